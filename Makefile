@@ -1,0 +1,42 @@
+# Every package folder with a pyproject.toml is picked up: adding packages/<name>/ needs no change here.
+PYTHON     ?= python3
+VENV       := .venv
+BIN        := $(VENV)/bin
+PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml))
+TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis httpx flask django ruff build
+STAMP      := $(VENV)/.installed
+HOST       ?= 127.0.0.1
+PORT       ?= 8000
+
+.PHONY: venv run test lint dist docs check-docs bench clean
+
+venv: $(STAMP)
+
+$(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e $(p)) $(TEST_TOOLS)
+	touch $@
+
+run: venv
+	cd examples && ../$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) app:app
+
+test: venv
+	$(BIN)/python -m pytest tests
+
+lint: venv
+	$(BIN)/ruff check packages tests
+
+dist: venv
+	rm -rf dist
+	for p in $(PACKAGES); do $(BIN)/python -m build -q -o dist $$p || exit 1; done
+
+docs: venv
+	$(BIN)/python -m gunicorn.config.docs > docs/settings.md
+
+bench: venv
+	PYTHON=/tmp/peers/bin/python OURS=$(CURDIR)/$(BIN)/python /tmp/peers/bin/python \
+	  ../shared/bench/suite.py ../shared/bench/suites/ours-vs-peers-h1.txt --rounds 3
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache

@@ -1,0 +1,1 @@
+"""Loading the user's application from ``module:callable`` specs."""

@@ -1,0 +1,87 @@
+"""The resolved configuration: typed values for every registered setting.
+
+``cfg.<name>`` returns the validated value of a setting (``cfg.workers``, ``cfg.bind``); server
+hooks are callables, so ``cfg.on_starting(server)`` calls the user's hook (or the no-op default).
+A few derived values that gunicorn users' hooks rely on are properties here (``address``,
+``worker_class``, ``uid``/``gid``, ``proc_name``, ``is_ssl``, ``env``, ``sendfile``).
+
+Values are set through :meth:`Config.set`, which validates them; layering (defaults < app <
+config file < ``GUNICORN_CMD_ARGS`` < command line) is done by :mod:`gunicorn.config.loader`
+calling ``set`` in that order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from gunicorn.config.derived import DerivedValues
+from gunicorn.config.registry import Registry, Setting
+from gunicorn.errors import ConfigError
+
+
+class Config(DerivedValues):
+    """Typed setting values backed by a :class:`Registry`."""
+
+    def __init__(self, registry: Registry | None = None, env: Mapping[str, str] | None = None) -> None:
+        if registry is None:
+            from gunicorn.config.settings import core_registry
+
+            registry = core_registry()
+        # object.__setattr__ because __setattr__ is guarded against typos below.
+        object.__setattr__(self, "registry", registry)
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_explicit", set())
+        environ = os.environ if env is None else env
+        for setting in registry:
+            self._values[setting.name] = self._default_for(setting, environ)
+
+    @staticmethod
+    def _default_for(setting: Setting, env: Mapping[str, str]) -> Any:
+        raw = setting.default
+        if setting.default_env is not None:
+            from_env = setting.default_env(env)
+            if from_env is not None:
+                raw = from_env
+        if raw is None:
+            return None
+        return setting.validate(raw)
+
+    # -- access -------------------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        try:
+            return values[name]
+        except KeyError:
+            raise AttributeError(f"no setting named {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("use Config.set(name, value) so the value is validated")
+
+    def get(self, name: str) -> Any:
+        if name not in self._values:
+            raise ConfigError(name, "unknown setting")
+        return self._values[name]
+
+    def set(self, name: str, value: Any) -> None:
+        """Validate ``value`` and store it; raise ConfigError naming the setting when it is bad."""
+        setting = self.registry.get(name)
+        self._values[name] = None if value is None else setting.validate(value)
+        self._explicit.add(name)
+
+    def is_set(self, name: str) -> bool:
+        """True when ``name`` was set explicitly (config file, env, command line, app)."""
+        return name in self._explicit
+
+    def items(self) -> list[tuple[str, Any]]:
+        return sorted(self._values.items())
+
+    def copy(self) -> Config:
+        clone = object.__new__(Config)
+        object.__setattr__(clone, "registry", self.registry)
+        object.__setattr__(clone, "_values", dict(self._values))
+        object.__setattr__(clone, "_explicit", set(self._explicit))
+        return clone
+

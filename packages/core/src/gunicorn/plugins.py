@@ -1,0 +1,187 @@
+"""The plugin relay: how gunicorn-http2, gunicorn-dirty and third parties plug into the core.
+
+A plugin is an object registered in the ``gunicorn.plugins`` entry-point group. The entry point
+may name a class (instantiated with no arguments), a module, or an instance. Every hook is
+optional; the relay calls only the ones a plugin defines. The core never imports a plugin package:
+this module is the only way in.
+
+Hooks (see :class:`PluginHooks` for signatures):
+
+``add_settings(registry)``
+    Contribute settings (``dirty_*``, ``http2_*``) to the same registry as the core's, before the
+    command line is parsed.
+``configure(cfg)``
+    Validate the final configuration; raise :class:`~gunicorn.errors.ConfigError` to stop with
+    exit code 2 before anything forks.
+``sidecars(cfg) -> list[SidecarSpec]``
+    Processes the arbiter supervises next to the HTTP workers (the dirty arbiter is the first).
+``worker_environ(cfg) -> dict[str, str]``
+    Environment variables set in each HTTP worker (and sidecar) before it starts.
+``protocols(cfg) -> list``
+    Connection protocols beyond HTTP/1.1 (chosen by ALPN id or by sniffing the first bytes).
+``control_commands(cfg) -> dict[str, handler]``
+    Commands added to the control socket.
+
+A plugin can be blocked with ``--disable-plugin NAME`` (repeatable), also honoured from
+``GUNICORN_CMD_ARGS``; NAME is the entry-point name.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from gunicorn.errors import PluginError
+
+if TYPE_CHECKING:
+    from gunicorn.config import Config, Registry
+
+PLUGIN_GROUP = "gunicorn.plugins"
+HOOK_NAMES = (
+    "add_settings",
+    "configure",
+    "sidecars",
+    "worker_environ",
+    "protocols",
+    "control_commands",
+)
+
+log = logging.getLogger("gunicorn.error")
+
+
+@runtime_checkable
+class PluginHooks(Protocol):
+    """The hooks a plugin may define. All are optional; this Protocol documents their shape."""
+
+    def add_settings(self, registry: Registry) -> None: ...
+    def configure(self, cfg: Config) -> None: ...
+    def sidecars(self, cfg: Config) -> list[SidecarSpec]: ...
+    def worker_environ(self, cfg: Config) -> dict[str, str]: ...
+    def protocols(self, cfg: Config) -> list[Any]: ...
+    def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarContext:
+    """What a sidecar's ``run`` receives in its forked child process."""
+
+    cfg: Config
+    log: Any
+    master_pid: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarSpec:
+    """A process the arbiter supervises next to the HTTP workers.
+
+    ``run(ctx)`` is called in a freshly forked child after the HTTP listeners have been closed in
+    that child; its return value is the exit code (``None`` means 0). The sidecar must exit when
+    the master dies (it can poll ``os.getppid() != ctx.master_pid``).
+
+    Signals: the arbiter forwards HUP and USR1 as they are; on graceful stop it sends TERM and waits
+    up to ``graceful_timeout`` seconds, on quick stop it sends QUIT; then SIGKILL. A sidecar that
+    exits while the server runs is respawned with exponential backoff (``backoff_min`` doubling up
+    to ``backoff_max`` seconds; reset once it stayed up ``backoff_max`` seconds).
+
+    ``env`` is set in the child's environment before ``run``; ``pidfile``, when given, is written
+    by the arbiter with the child's pid and used at start to kill an orphan left by a previous run
+    of the same server.
+    """
+
+    name: str
+    run: Callable[[SidecarContext], int | None]
+    env: Mapping[str, str] = field(default_factory=dict)
+    graceful_timeout: float = 30.0
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    pidfile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPlugin:
+    name: str
+    obj: Any
+
+
+class PluginManager:
+    """Loads plugins from entry points and relays hook calls to them, in load order."""
+
+    def __init__(self, plugins: Iterable[LoadedPlugin] = ()) -> None:
+        self._plugins: list[LoadedPlugin] = list(plugins)
+
+    @classmethod
+    def from_entry_points(cls, disabled: Iterable[str] = ()) -> PluginManager:
+        """Load every ``gunicorn.plugins`` entry point except the ``disabled`` names."""
+        blocked = set(disabled)
+        loaded = []
+        for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+            if ep.name in blocked:
+                log.debug("plugin %s disabled", ep.name)
+                continue
+            loaded.append(LoadedPlugin(ep.name, cls._instantiate(ep)))
+        return cls(loaded)
+
+    @staticmethod
+    def _instantiate(ep: EntryPoint) -> Any:
+        try:
+            target = ep.load()
+        except Exception as exc:  # a broken third-party plugin must be named, not crash blindly
+            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        obj = target() if isinstance(target, type) else target
+        unknown = [
+            name
+            for name in dir(obj)
+            if not name.startswith("_")
+            and callable(getattr(obj, name, None))
+            and name not in HOOK_NAMES
+            and not isinstance(obj, types.ModuleType)
+        ]
+        if unknown:
+            log.debug("plugin %s has non-hook attributes: %s", ep.name, ", ".join(unknown))
+        return obj
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self._plugins]
+
+    def call(self, hook: str, *args: Any) -> list[Any]:
+        """Call ``hook`` on every plugin that defines it; return their results in load order."""
+        if hook not in HOOK_NAMES:
+            raise PluginError(f"unknown plugin hook {hook!r}")
+        results = []
+        for plugin in self._plugins:
+            fn = getattr(plugin.obj, hook, None)
+            if fn is not None:
+                results.append(fn(*args))
+        return results
+
+    # Typed conveniences for the core's call sites.
+
+    def add_settings(self, registry: Registry) -> None:
+        self.call("add_settings", registry)
+
+    def configure(self, cfg: Config) -> None:
+        self.call("configure", cfg)
+
+    def sidecars(self, cfg: Config) -> list[SidecarSpec]:
+        return [spec for specs in self.call("sidecars", cfg) for spec in (specs or [])]
+
+    def worker_environ(self, cfg: Config) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for part in self.call("worker_environ", cfg):
+            env.update(part or {})
+        return env
+
+    def protocols(self, cfg: Config) -> list[Any]:
+        return [p for ps in self.call("protocols", cfg) for p in (ps or [])]
+
+    def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]:
+        commands: dict[str, Callable[..., Any]] = {}
+        for part in self.call("control_commands", cfg):
+            commands.update(part or {})
+        return commands
