@@ -1,0 +1,112 @@
+"""The parser's view of the configuration, built once per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+HEADER_MAP_MODES = ("drop", "refuse", "dangerous")
+PROXY_PROTOCOL_MODES = ("off", "v1", "v2", "auto")
+
+_DEFAULT_SECURE_SCHEME_HEADERS = {
+    "X-FORWARDED-PROTOCOL": "ssl",
+    "X-FORWARDED-PROTO": "https",
+    "X-FORWARDED-SSL": "on",
+}
+
+
+def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    # Names are compared with the upper-cased names the parser produces; values case-insensitively.
+    pairs = {} if value is None else value
+    return MappingProxyType({str(k).strip().upper(): str(v).strip().lower() for k, v in pairs.items()})
+
+
+def _name_set(value: Iterable[str] | str | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = value.split(",")
+    return frozenset(n.strip().upper() for n in value if n.strip())
+
+
+def _proxy_mode(value: Any) -> str:
+    # gunicorn's validator maps true/1 to "auto"; a bare bool can still reach us from Python config.
+    if value is True:
+        return "auto"
+    if value is None or value is False:
+        return "off"
+    mode = str(value).strip().lower()
+    if mode in ("true", "1", "yes", "on"):
+        return "auto"
+    if mode in ("false", "0", "no", "none", ""):
+        return "off"
+    if mode not in PROXY_PROTOCOL_MODES:
+        raise ValueError(f"proxy_protocol must be one of {PROXY_PROTOCOL_MODES}, not {value!r}")
+    return mode
+
+
+@dataclass(frozen=True, slots=True)
+class ParserOptions:
+    """Limits and leniency switches of :class:`~gunicorn.http.parser.RequestParser`.
+
+    Defaults are gunicorn's. Limits use 0 for "unlimited" on ``limit_request_line`` and
+    ``limit_request_field_size`` (what gunicorn documents); ``limit_request_fields`` is used as
+    given. ``secure_scheme_headers`` maps UPPER-CASE header names to the lower-case value meaning
+    https; ``forwarder_headers`` holds UPPER-CASE names kept even with an underscore when the peer
+    is trusted.
+    """
+
+    limit_request_line: int = 4094
+    limit_request_fields: int = 100
+    limit_request_field_size: int = 8190
+    permit_obsolete_folding: bool = False
+    strip_header_spaces: bool = False
+    permit_unconventional_http_method: bool = False
+    permit_unconventional_http_version: bool = False
+    casefold_http_method: bool = False
+    header_map: str = "drop"
+    forwarder_headers: frozenset[str] = frozenset({"SCRIPT_NAME", "PATH_INFO"})
+    secure_scheme_headers: Mapping[str, str] = field(
+        default_factory=lambda: _frozen_mapping(_DEFAULT_SECURE_SCHEME_HEADERS))
+    proxy_protocol: str = "off"
+
+    def __post_init__(self) -> None:
+        if self.header_map not in HEADER_MAP_MODES:
+            raise ValueError(f"header_map must be one of {HEADER_MAP_MODES}, not {self.header_map!r}")
+        if self.proxy_protocol not in PROXY_PROTOCOL_MODES:
+            raise ValueError(f"proxy_protocol must be one of {PROXY_PROTOCOL_MODES}")
+        for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+    @classmethod
+    def build(cls, *, secure_scheme_headers: Mapping[str, str] | None = None,
+              forwarder_headers: Iterable[str] | str | None = None, **kwargs: Any) -> ParserOptions:
+        """Like the constructor, but normalises the two collections (case, str -> set)."""
+        if secure_scheme_headers is not None:
+            kwargs["secure_scheme_headers"] = _frozen_mapping(secure_scheme_headers)
+        if forwarder_headers is not None:
+            kwargs["forwarder_headers"] = _name_set(forwarder_headers)
+        if "proxy_protocol" in kwargs:
+            kwargs["proxy_protocol"] = _proxy_mode(kwargs["proxy_protocol"])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ParserOptions:
+        """Read gunicorn's setting names from a :class:`~gunicorn.config.Config` (or any object
+        with those attributes). Settings missing from ``cfg`` keep their default."""
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            value = getattr(cfg, name, None)
+            values[name] = getattr(defaults, name) if value is None else value
+        for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
+            values[name] = int(values[name])
+        for name in ("permit_obsolete_folding", "strip_header_spaces",
+                     "permit_unconventional_http_method", "permit_unconventional_http_version",
+                     "casefold_http_method"):
+            values[name] = bool(values[name])
+        values["header_map"] = str(values["header_map"]).strip().lower()
+        return cls.build(**values)
