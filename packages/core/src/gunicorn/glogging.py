@@ -5,9 +5,8 @@ subclass, such as :class:`gunicorn.instrument.statsd.Statsd`). It drives two std
 gunicorn's names, ``gunicorn.error`` and ``gunicorn.access``, so that a user's ``logconfig`` /
 ``logconfig_dict`` / ``logconfig_json`` written for gunicorn keeps working.
 
-The access line is built by ``access_log_format % atoms`` where ``atoms`` is an
-:class:`AccessAtoms` mapping that computes only the atoms the format names: this runs once per
-request, and most formats use a handful of the twenty-odd atoms.
+The access line is built by ``access_log_format % atoms`` where ``atoms`` is a lazy
+:class:`~gunicorn.instrument.access.AccessAtoms` mapping (the atom table is drawn there).
 
 ``setup(cfg)`` is atomic: every new handler is built (files opened, syslog sockets created, a
 logconfig dry-run) before any current handler is touched, so a bad config on HUP raises
@@ -16,9 +15,7 @@ logconfig dry-run) before any current handler is touched, so a bad config on HUP
 
 from __future__ import annotations
 
-import base64
 import configparser
-import binascii
 import datetime
 import fcntl
 import json
@@ -30,11 +27,12 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import IO, Any
 
 from gunicorn.errors import ConfigError
+from gunicorn.instrument.access import AccessAtoms, DefaultingAtoms
 
 LOG_LEVELS: Mapping[str, int] = MappingProxyType({
     "critical": logging.CRITICAL,
@@ -54,20 +52,19 @@ OWN_HANDLER_PREFIX = "gunicorn-core:"
 
 
 def default_logconfig() -> dict[str, Any]:
-    """A fresh copy of the dictConfig that ``logconfig_dict``/``logconfig_json`` are merged into.
-
-    The merge is shallow (a user's ``"loggers"`` key replaces the default ``"loggers"``), as in
-    gunicorn, whose documentation tells users to start from these defaults.
-    """
+    """A fresh copy of the dictConfig that ``logconfig_dict``/``logconfig_json`` extend
+    (see :func:`merge_logconfig`)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "root": {"level": "INFO", "handlers": ["console"]},
         "loggers": {
+            # propagate is off (gunicorn has it on): with the root's console handler every
+            # line would otherwise be printed twice.
             "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
-                               "propagate": True, "qualname": "gunicorn.error"},
+                               "propagate": False, "qualname": "gunicorn.error"},
             "gunicorn.access": {"level": "INFO", "handlers": ["console"],
-                                "propagate": True, "qualname": "gunicorn.access"},
+                                "propagate": False, "qualname": "gunicorn.access"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "generic",
@@ -80,6 +77,23 @@ def default_logconfig() -> dict[str, Any]:
                         "class": "logging.Formatter"},
         },
     }
+
+
+def merge_logconfig(user: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults updated with ``user``'s keys.
+
+    ``loggers`` and ``root`` are replaced as a whole, as in gunicorn (a user's ``loggers`` that
+    leaves out ``gunicorn.error`` keeps the ``errorlog`` handler). The name-keyed definitions
+    (``formatters``, ``filters``, ``handlers``) are merged by name instead: defining one's own
+    handlers must not remove the ``console`` handler the default ``root`` refers to.
+    """
+    merged = default_logconfig()
+    for key, value in _copy_tree(dict(user)).items():
+        if key in ("formatters", "filters", "handlers") and isinstance(value, dict):
+            merged.setdefault(key, {}).update(value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_syslog_address(addr: str) -> tuple[int | None, str | tuple[str, int]]:
@@ -107,163 +121,6 @@ def parse_syslog_address(addr: str) -> tuple[int | None, str | tuple[str, int]]:
     if port and not port.isdigit():
         raise ValueError(f"{port!r} is not a valid port number")
     return socktypes[scheme], (host.lower() or "localhost", int(port) if port else 514)
-
-
-def _timedelta(request_time: datetime.timedelta | float) -> datetime.timedelta:
-    if isinstance(request_time, datetime.timedelta):
-        return request_time
-    return datetime.timedelta(seconds=request_time)
-
-
-def _header(headers: Any, name: str) -> Any:
-    """Case-insensitive lookup in a list of pairs or a mapping; the last duplicate wins."""
-    pairs = headers.items() if hasattr(headers, "items") else headers
-    found = None
-    for key, value in pairs or ():
-        if key.lower() == name:
-            found = value
-    return found
-
-
-class AccessAtoms(Mapping[str, Any]):
-    """The access-log atoms of one request, computed on first use and cached.
-
-    ``fmt % atoms`` looks up only the keys ``fmt`` names. Missing values render as ``-``;
-    ``{name}i``/``{name}o``/``{var}e`` keys are case-insensitive; double quotes in string values
-    are escaped so a quoted atom cannot break the line's fields.
-    """
-
-    __slots__ = ("_resp", "_req", "_environ", "_duration", "_cache")
-
-    def __init__(self, resp: Any, req: Any, environ: Mapping[str, Any],
-                 request_time: datetime.timedelta | float) -> None:
-        self._resp = resp
-        self._req = req
-        self._environ = environ if environ is not None else {}
-        self._duration = _timedelta(request_time)
-        self._cache: dict[str, Any] = {}
-
-    # -- Mapping ------------------------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        value = self._compute(key)
-        if value is None:
-            value = "-"
-        elif isinstance(value, str):
-            value = value.replace('"', '\\"')
-        self._cache[key] = value
-        return value
-
-    def __bool__(self) -> bool:
-        # LogRecord tests the mapping's truth; without this Mapping would call __len__, which
-        # computes every atom.
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        # Only for formatters that walk record.args (JSON access logs): the hot path never iterates.
-        yield from _SIMPLE_ATOMS
-        req_headers = getattr(self._req, "headers", None) or ()
-        for name, _ in req_headers.items() if hasattr(req_headers, "items") else req_headers:
-            yield "{%s}i" % name.lower()
-        resp_headers = getattr(self._resp, "headers", None) or ()
-        for name, _ in resp_headers.items() if hasattr(resp_headers, "items") else resp_headers:
-            yield "{%s}o" % name.lower()
-        for name in self._environ:
-            yield "{%s}e" % name.lower()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    # -- atoms --------------------------------------------------------------------------------
-
-    def _compute(self, key: str) -> Any:
-        if key.startswith("{"):
-            lowered = key.lower()
-            if len(lowered) < 4 or lowered[-2] != "}":
-                return None
-            name, kind = lowered[1:-2], lowered[-1]
-            if kind == "i":
-                return _header(getattr(self._req, "headers", self._req), name)
-            if kind == "o":
-                return _header(getattr(self._resp, "headers", None), name)
-            if kind == "e":
-                return _header(self._environ, name)
-            return None
-        getter = _SIMPLE_ATOMS.get(key)
-        return getter(self) if getter is not None else None
-
-    def _env(self, key: str, fallback: Any = None) -> Any:
-        value = self._environ.get(key)
-        return fallback if value is None else value
-
-    def _protocol(self) -> str | None:
-        version = getattr(self._req, "version", None)
-        fallback = "HTTP/%d.%d" % tuple(version) if version else None
-        return self._env("SERVER_PROTOCOL", fallback)
-
-    def _method(self) -> str | None:
-        return self._env("REQUEST_METHOD", getattr(self._req, "method", None))
-
-    def _status(self) -> str | None:
-        code = getattr(self._resp, "status_code", None)
-        if code is not None:
-            return str(code)
-        status = getattr(self._resp, "status", None)
-        if isinstance(status, bytes):
-            status = status.decode("latin-1")
-        return str(status).split(None, 1)[0] if status else None
-
-    def _request_line(self) -> str:
-        uri = self._env("RAW_URI", getattr(self._req, "uri", None))
-        return f"{self._method()} {uri} {self._protocol()}"
-
-    def _user(self) -> str | None:
-        auth = self._env("HTTP_AUTHORIZATION") or _header(getattr(self._req, "headers", ()),
-                                                          "authorization")
-        if not auth or not auth[:6].lower() == "basic ":
-            return None
-        try:
-            decoded = base64.b64decode(auth[6:].strip().encode("ascii"), validate=True)
-            return decoded.split(b":", 1)[0].decode("utf-8")
-        except (ValueError, binascii.Error, UnicodeError):
-            return None
-
-    def _sent(self) -> int | None:
-        return getattr(self._resp, "sent", None)
-
-    def _seconds(self) -> int:
-        d = self._duration
-        return d.days * 86400 + d.seconds
-
-    def _micros(self) -> int:
-        return self._seconds() * 1_000_000 + self._duration.microseconds
-
-
-_SIMPLE_ATOMS: Mapping[str, Any] = MappingProxyType({
-    "h": lambda a: a._env("REMOTE_ADDR"),
-    "l": lambda a: "-",
-    "u": AccessAtoms._user,
-    "t": lambda a: time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-    "r": AccessAtoms._request_line,
-    "s": AccessAtoms._status,
-    "m": AccessAtoms._method,
-    "U": lambda a: a._env("PATH_INFO", getattr(a._req, "path", None)),
-    "q": lambda a: a._env("QUERY_STRING", getattr(a._req, "query", None)),
-    "H": AccessAtoms._protocol,
-    "b": lambda a: "-" if a._sent() is None else str(a._sent()),
-    "B": AccessAtoms._sent,
-    "f": lambda a: a._env("HTTP_REFERER"),
-    "a": lambda a: a._env("HTTP_USER_AGENT"),
-    "T": AccessAtoms._seconds,
-    "D": AccessAtoms._micros,
-    "M": lambda a: a._micros() // 1000,
-    "L": lambda a: "%d.%06d" % (a._seconds(), a._duration.microseconds),
-    "p": lambda a: f"<{os.getpid()}>",
-})
 
 
 # What a broken logconfig raises while being built: bad values, unknown classes or modules,
@@ -315,11 +172,14 @@ def dry_run_dictconfig(config: dict[str, Any]) -> None:
             for name in list(items):
                 items[name] = build(items[name])
         handlers = cfg.get("handlers", {})
+        raw = {name: _copy_tree(dict(spec)) for name, spec in handlers.items()}
         pending = sorted(handlers)
         # Handlers may target other handlers (MemoryHandler): retry until no progress.
         while pending:
             failed: list[tuple[str, Exception]] = []
             for name in pending:
+                # configure_handler pops keys from its argument: every attempt gets a fresh copy.
+                handlers[name] = _copy_tree(raw[name])
                 try:
                     handler = configurator.configure_handler(handlers[name])
                 except CONFIG_ERRORS as exc:
@@ -383,3 +243,328 @@ def all_loggers() -> list[logging.Logger]:
 def set_cloexec(fd: int) -> None:
     flags = fcntl.fcntl(fd, fcntl.F_GETFD)
     fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+
+
+class _Plan:
+    """The handlers and files a setup() will install, built before anything is swapped."""
+
+    __slots__ = ("error_handlers", "access_handlers", "capture_file", "logconfig")
+
+    def __init__(self) -> None:
+        self.error_handlers: list[logging.Handler] = []
+        self.access_handlers: list[logging.Handler] = []
+        self.capture_file: IO[str] | None = None
+        self.logconfig: tuple[str, Any] | None = None  # ("dict", config) or ("ini", path)
+
+    def discard(self) -> None:
+        for handler in self.error_handlers + self.access_handlers:
+            handler.close()
+        if self.capture_file is not None:
+            self.capture_file.close()
+
+
+class Logger:
+    """gunicorn's logger interface: the error log, the access log, USR1 reopening.
+
+    Args:
+        cfg: the :class:`~gunicorn.config.Config`; the Logging settings are read from it.
+
+    Raises:
+        ConfigError: from the constructor and :meth:`setup` when a log file cannot be opened, the
+            syslog address or facility is wrong, or a logconfig is broken.
+    """
+
+    error_fmt = ERROR_FORMAT
+    datefmt = DATE_FORMAT
+    access_fmt = ACCESS_FORMAT
+    syslog_fmt = SYSLOG_FORMAT
+
+    def __init__(self, cfg: Any) -> None:
+        self.error_log = logging.getLogger("gunicorn.error")
+        self.access_log = logging.getLogger("gunicorn.access")
+        self.logfile: IO[str] | None = None
+        self.lock = threading.Lock()
+        self.cfg = cfg
+        self.access_log_enabled = False
+        self._logconfig_applied = False
+        self.setup(cfg)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def setup(self, cfg: Any) -> None:
+        """(Re)apply the logging settings of ``cfg``; on error raise and change nothing."""
+        level = self._level(cfg.loglevel)
+        plan = self._build(cfg)
+        with self.lock:
+            # After a logconfig, the handlers on our loggers are the logconfig's: drop them too,
+            # or a HUP that removes the logconfig would keep logging through them.
+            everything = self._logconfig_applied
+            for log, handlers in ((self.error_log, plan.error_handlers),
+                                  (self.access_log, plan.access_handlers)):
+                self._swap(log, handlers, everything)
+                log.propagate = False
+                log.disabled = False
+            self.error_log.setLevel(level)
+            self.access_log.setLevel(logging.INFO)
+            if plan.capture_file is not None or self.logfile is not None:
+                self._capture(plan.capture_file)
+        self.cfg = cfg
+        self.access_log_enabled = bool(
+            cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json
+            or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+        )
+        self._logconfig_applied = plan.logconfig is not None
+        if plan.logconfig is not None:
+            kind, value = plan.logconfig
+            try:
+                if kind == "dict":
+                    logging.config.dictConfig(value)
+                else:
+                    logging.config.fileConfig(value[0], defaults=value[1],
+                                              disable_existing_loggers=False)
+            except CONFIG_ERRORS as exc:  # the dry run passed, so this is rare
+                raise ConfigError("logconfig", f"cannot apply the logging config: {exc}") \
+                    from exc
+
+    @staticmethod
+    def _level(name: Any) -> int:
+        if isinstance(name, int):
+            return name
+        try:
+            return LOG_LEVELS[str(name).lower()]
+        except KeyError:
+            raise ConfigError("loglevel", f"unknown log level {name!r}") from None
+
+    def _build(self, cfg: Any) -> _Plan:
+        plan = _Plan()
+        try:
+            error_fmt = logging.Formatter(self.error_fmt, self.datefmt)
+            plan.error_handlers.append(
+                self._output_handler("errorlog", cfg.errorlog, error_fmt, sys.stderr, cfg))
+            if cfg.accesslog is not None:
+                plan.access_handlers.append(self._output_handler(
+                    "accesslog", cfg.accesslog, logging.Formatter(self.access_fmt), sys.stdout,
+                    cfg))
+            if cfg.syslog:
+                plan.error_handlers.append(self._syslog_handler(cfg, "error"))
+                if not cfg.disable_redirect_access_to_syslog:
+                    plan.access_handlers.append(self._syslog_handler(cfg, "access"))
+            if cfg.capture_output and cfg.errorlog != "-":
+                plan.capture_file = self._open("errorlog", cfg.errorlog)
+            plan.logconfig = self._logconfig(cfg)
+        except BaseException:
+            plan.discard()
+            raise
+        return plan
+
+    @staticmethod
+    def _open(setting: str, path: str) -> IO[str]:
+        try:
+            return open(path, "a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise ConfigError(setting, f"cannot open {path!r}: {exc.strerror}") from exc
+
+    def _output_handler(self, setting: str, output: str, fmt: logging.Formatter,
+                        stream: IO[str], cfg: Any) -> logging.Handler:
+        handler: logging.Handler
+        if output == "-":
+            handler = logging.StreamHandler(stream)
+        else:
+            try:
+                handler = logging.FileHandler(output, encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(setting, f"cannot open {output!r}: {exc.strerror}") from exc
+            self._chown(output, cfg)
+        handler.setFormatter(fmt)
+        handler.set_name(f"{OWN_HANDLER_PREFIX}{setting}")
+        return handler
+
+    @staticmethod
+    def _chown(path: str, cfg: Any) -> None:
+        # Workers drop privileges after fork; they must still be able to reopen the file on USR1.
+        uid, gid = getattr(cfg, "uid", None), getattr(cfg, "gid", None)
+        if os.geteuid() == 0 and isinstance(uid, int) and isinstance(gid, int):
+            try:
+                os.chown(path, uid, gid)
+            except OSError:
+                pass  # /dev/null and friends: nothing to hand over
+
+    def _syslog_handler(self, cfg: Any, name: str) -> logging.Handler:
+        prefix = cfg.syslog_prefix or (getattr(cfg, "proc_name", None) or "gunicorn")
+        prefix = prefix.replace(":", ".")
+        facility_name = str(cfg.syslog_facility).lower()
+        facility = logging.handlers.SysLogHandler.facility_names.get(facility_name)
+        if facility is None:
+            raise ConfigError("syslog_facility", f"unknown syslog facility {facility_name!r}")
+        try:
+            socktype, address = parse_syslog_address(cfg.syslog_addr)
+        except ValueError as exc:
+            raise ConfigError("syslog_addr", str(exc)) from exc
+        try:
+            handler = logging.handlers.SysLogHandler(address=address, facility=facility,
+                                                     socktype=socktype)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise ConfigError("syslog_addr", f"cannot reach {cfg.syslog_addr}: {exc}") from exc
+        handler.setFormatter(logging.Formatter(f"gunicorn.{prefix}.{name}: {self.syslog_fmt}"))
+        handler.set_name(f"{OWN_HANDLER_PREFIX}syslog-{name}")
+        return handler
+
+    @staticmethod
+    def _logconfig(cfg: Any) -> tuple[str, Any] | None:
+        if cfg.logconfig_dict:
+            setting, loaded = "logconfig_dict", cfg.logconfig_dict
+        elif cfg.logconfig_json:
+            setting = "logconfig_json"
+            try:
+                with open(cfg.logconfig_json, encoding="utf-8") as f:
+                    loaded = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(setting, f"cannot load {cfg.logconfig_json!r}: {exc}") from exc
+        elif cfg.logconfig:
+            path = cfg.logconfig
+            if not os.path.exists(path):
+                raise ConfigError("logconfig", f"log config {path!r} not found")
+            defaults = {"__file__": path, "here": os.path.dirname(os.path.abspath(path))}
+            try:
+                dry_run_fileconfig(path, defaults)
+            except CONFIG_ERRORS as exc:
+                raise ConfigError("logconfig", f"broken log config {path!r}: {exc}") from exc
+            return "ini", (path, defaults)
+        else:
+            return None
+        if not isinstance(loaded, dict):
+            raise ConfigError(setting, "must be a dictionary")
+        merged = merge_logconfig(loaded)
+        try:
+            dry_run_dictconfig(merged)
+        except CONFIG_ERRORS as exc:
+            raise ConfigError(setting, f"broken logging config: {exc}") from exc
+        return "dict", merged
+
+    # Our handlers are the whole story for our two loggers (propagate is off in setup): the
+    # root logger's handlers (a framework's, a test runner's) must not print every line twice.
+    @staticmethod
+    def _swap(log: logging.Logger, new: list[logging.Handler], everything: bool) -> None:
+        for handler in list(log.handlers):
+            if everything or (handler.get_name() or "").startswith(OWN_HANDLER_PREFIX):
+                log.removeHandler(handler)
+                handler.close()
+        for handler in new:
+            log.addHandler(handler)
+
+    def _capture(self, new_file: IO[str] | None) -> None:
+        """Point fds 1 and 2 at ``new_file`` (capture_output), closing the previous one."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stdio must not stop the redirection
+        if new_file is not None:
+            os.dup2(new_file.fileno(), 1)
+            os.dup2(new_file.fileno(), 2)
+        if self.logfile is not None:
+            self.logfile.close()
+        self.logfile = new_file
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def critical(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.critical(msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.error(msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.warning(msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.info(msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.debug(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.error_log.exception(msg, *args, **kwargs)
+
+    def log(self, lvl: int | str, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at ``lvl``: a number or a level name (unknown names log at INFO)."""
+        if isinstance(lvl, str):
+            lvl = LOG_LEVELS.get(lvl.lower(), logging.INFO)
+        self.error_log.log(lvl, msg, *args, **kwargs)
+
+    def atoms(self, resp: Any, req: Any, environ: Mapping[str, Any],
+              request_time: datetime.timedelta | float) -> Mapping[str, Any]:
+        """The access-log atoms of one request (subclasses may add their own)."""
+        return AccessAtoms(resp, req, environ, request_time)
+
+    def access(self, resp: Any, req: Any, environ: Mapping[str, Any],
+               request_time: datetime.timedelta | float) -> None:
+        """Write one access-log line (``access_log_format``) if access logging is on.
+
+        ``resp`` has ``status``/``status_code``/``headers``/``sent``; ``req`` has ``method``,
+        ``uri``, ``path``, ``query``, ``version`` and ``headers``; ``request_time`` is a
+        timedelta or float seconds. Never raises: a broken format is reported in the error log.
+        """
+        if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        if not isinstance(atoms, AccessAtoms):
+            atoms = DefaultingAtoms(atoms)
+        # The line is formatted by the handlers (record.args is the atoms mapping, which JSON
+        # formatters read). Stdlib handlers report a bad format through handleError; a handler
+        # that raises instead must still not fail the request.
+        try:
+            self.access_log.info(self.cfg.access_log_format, atoms)
+        except (TypeError, ValueError, KeyError) as exc:
+            self.error("cannot write the access log line (access_log_format %r): %s",
+                       self.cfg.access_log_format, exc)
+
+    def now(self) -> str:
+        """The current time in Apache's common log format."""
+        return time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+
+    # -- files --------------------------------------------------------------------------------
+
+    def reopen_files(self) -> None:
+        """Reopen every log file (USR1, after logrotate moved them away)."""
+        if self.cfg.capture_output and self.cfg.errorlog != "-":
+            with self.lock:
+                self._capture(self._open("errorlog", self.cfg.errorlog))
+        for handler in self._file_handlers():
+            with _locked(handler):
+                if handler.stream:  # type: ignore[truthy-bool]
+                    handler.stream.close()
+                    handler.stream = handler._open()
+
+    def close_on_exec(self) -> None:
+        """Mark every log file descriptor close-on-exec (before the arbiter re-execs on USR2)."""
+        for handler in self._file_handlers():
+            with _locked(handler):
+                if handler.stream:  # type: ignore[truthy-bool]
+                    set_cloexec(handler.stream.fileno())
+        if self.logfile is not None:
+            set_cloexec(self.logfile.fileno())
+
+    @staticmethod
+    def _file_handlers() -> list[logging.FileHandler]:
+        seen: dict[int, logging.FileHandler] = {}
+        for log in all_loggers():
+            for handler in log.handlers:
+                if isinstance(handler, logging.FileHandler):
+                    seen[id(handler)] = handler
+        return list(seen.values())
+
+
+class _locked:
+    """``with _locked(handler):`` -- Handler.acquire/release as a context manager."""
+
+    __slots__ = ("_handler",)
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self._handler = handler
+
+    def __enter__(self) -> None:
+        self._handler.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._handler.release()

@@ -68,7 +68,11 @@ class Config(DerivedValues):
     def set(self, name: str, value: Any) -> None:
         """Validate ``value`` and store it; raise ConfigError naming the setting when it is bad."""
         setting = self.registry.get(name)
-        self._values[name] = None if value is None else setting.validate(value)
+        # None unsets an optional setting; for the others the validator explains the error.
+        if value is None and setting.default is None:
+            self._values[name] = None
+        else:
+            self._values[name] = setting.validate(value)
         self._explicit.add(name)
 
     def is_set(self, name: str) -> bool:

@@ -13,7 +13,9 @@ from typing import Final
 Headers = list[tuple[str, str]]
 
 
-class _NeedData:
+class NeedData:
+    """Type of the :data:`NEED_DATA` sentinel."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -23,7 +25,7 @@ class _NeedData:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = NeedData()
 """Returned by ``next_event()`` when the buffered bytes do not complete the next event."""
 
 
@@ -105,3 +107,7 @@ class EndOfMessage:
     ``Request.headers``)."""
 
     trailers: Headers = field(default_factory=list)
+
+
+Event = Request | Data | EndOfMessage | NeedData
+"""What ``RequestParser.next_event()`` returns."""

@@ -1,0 +1,251 @@
+"""Generic supervision of the processes plugins ask for next to the HTTP workers.
+
+A plugin's ``sidecars(cfg)`` hook returns :class:`~gunicorn.plugins.SidecarSpec` records; this
+module knows nothing about what a sidecar does (the dirty arbiter is one). The arbiter calls:
+
+* :meth:`SidecarSupervisor.kill_orphans` and :meth:`~SidecarSupervisor.start` once listeners are
+  bound and before the first worker is forked;
+* :meth:`~SidecarSupervisor.reaped` from its ``waitpid`` loop (True when the pid was a sidecar);
+* :meth:`~SidecarSupervisor.tick` every loop turn (respawns that are due, SIGKILL for a sidecar
+  that outlived its stop deadline) and :meth:`~SidecarSupervisor.next_deadline` to size its
+  sleep;
+* :meth:`~SidecarSupervisor.signal_all` to forward HUP and USR1;
+* :meth:`~SidecarSupervisor.begin_stop` / :meth:`~SidecarSupervisor.kill_all` when stopping.
+
+Respawn uses exponential backoff: the first restart waits ``backoff_min``, each further one
+doubles up to ``backoff_max``; a sidecar that stayed up ``backoff_max`` seconds starts over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from gunicorn import util
+from gunicorn.pidfile import pid_is_alive, read_pid
+from gunicorn.plugins import SidecarContext, SidecarSpec
+
+QUICK_STOP_GRACE = 2.0
+ORPHAN_GRACE = 1.0
+
+
+class _Sidecar:
+    """The mutable supervision state of one spec."""
+
+    def __init__(self, spec: SidecarSpec) -> None:
+        self.spec = spec
+        self.pid = 0
+        self.started_at = 0.0
+        self.next_delay = spec.backoff_min
+        self.respawn_at: float | None = None
+        self.kill_at: float | None = None
+        self.restarts = 0
+
+
+class SidecarSupervisor:
+    """Spawns, watches and stops the sidecars of one arbiter.
+
+    ``prepare_child`` runs first thing in every forked sidecar (the arbiter closes its HTTP
+    listeners and resets its signal handling there); ``environ`` returns the variables plugins
+    want in every child (``worker_environ``), set before the spec's own ``env``.
+    """
+
+    def __init__(self, cfg: Any, log: Any, master_pid: int,
+                 prepare_child: Callable[[], None],
+                 environ: Callable[[], Mapping[str, str]] = dict,
+                 proc_name: str = "gunicorn") -> None:
+        self.cfg = cfg
+        self.log = log
+        self.master_pid = master_pid
+        self.proc_name = proc_name
+        self._prepare_child = prepare_child
+        self._environ = environ
+        self._sidecars: list[_Sidecar] = []
+        self._stopping = False
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.pid for s in self._sidecars if s.pid]
+
+    def running(self) -> bool:
+        return bool(self.pids)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A snapshot for status displays (control socket)."""
+        return [{"name": s.spec.name, "pid": s.pid or None, "restarts": s.restarts,
+                 "started_at": s.started_at or None} for s in self._sidecars]
+
+    def next_deadline(self) -> float | None:
+        """The earliest monotonic time at which :meth:`tick` has work, or None."""
+        times = [t for s in self._sidecars for t in (s.respawn_at, s.kill_at) if t is not None]
+        return min(times) if times else None
+
+    # -- start --------------------------------------------------------------------------------
+
+    def kill_orphans(self, specs: Iterable[SidecarSpec]) -> None:
+        """Stop a sidecar left running by a previous (crashed) master, named by its pidfile."""
+        for spec in specs:
+            if not spec.pidfile:
+                continue
+            pid = read_pid(spec.pidfile)
+            if pid is not None and pid != os.getpid() and pid_is_alive(pid):
+                self.log.warning("Killing orphaned sidecar %s (pid:%s)", spec.name, pid)
+                self._terminate_orphan(pid)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spec.pidfile)
+
+    def _terminate_orphan(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + ORPHAN_GRACE
+        while time.monotonic() < deadline:
+            if not pid_is_alive(pid) or _is_zombie(pid):
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def start(self, specs: Iterable[SidecarSpec]) -> None:
+        for spec in specs:
+            sidecar = _Sidecar(spec)
+            self._sidecars.append(sidecar)
+            self._spawn(sidecar)
+
+    def _spawn(self, sidecar: _Sidecar) -> None:
+        spec = sidecar.spec
+        util.flush_stdio()
+        pid = os.fork()
+        if pid == 0:
+            self._run_child(spec)
+        sidecar.pid = pid
+        sidecar.started_at = time.monotonic()
+        sidecar.respawn_at = None
+        if spec.pidfile:
+            with open(spec.pidfile, "w") as fh:
+                fh.write(f"{pid}\n")
+        self.log.info("Started sidecar %s (pid: %s)", spec.name, pid)
+
+    def _run_child(self, spec: SidecarSpec) -> None:
+        status = 1
+        try:
+            self._prepare_child()
+            os.environ.update(self._environ())
+            os.environ.update(spec.env)
+            util.set_process_title(f"sidecar {spec.name} [{self.proc_name}]")
+            ctx = SidecarContext(cfg=self.cfg, log=self.log, master_pid=self.master_pid,
+                                 name=spec.name)
+            result = spec.run(ctx)
+            status = 0 if result is None else int(result)
+        except SystemExit as exc:
+            status = util.system_exit_code(exc)
+        except BaseException:  # the child must always end in os._exit, never return to the master's stack
+            self.log.exception("Sidecar %s crashed", spec.name)
+            status = 1
+        finally:
+            util.flush_stdio()
+            os._exit(status)
+
+    # -- while running ------------------------------------------------------------------------
+
+    def reaped(self, pid: int, status: int) -> bool:
+        """Record the exit of ``pid``; return False when it is not one of ours."""
+        sidecar = next((s for s in self._sidecars if s.pid == pid), None)
+        if sidecar is None:
+            return False
+        sidecar.pid = 0
+        sidecar.kill_at = None
+        spec = sidecar.spec
+        if spec.pidfile and read_pid(spec.pidfile) == pid:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spec.pidfile)
+        how = _describe_status(status)
+        if self._stopping:
+            self.log.info("Sidecar %s (pid:%s) stopped (%s)", spec.name, pid, how)
+            return True
+        now = time.monotonic()
+        if now - sidecar.started_at >= spec.backoff_max:
+            sidecar.next_delay = spec.backoff_min
+        delay = sidecar.next_delay
+        sidecar.next_delay = min(max(delay * 2, spec.backoff_min), spec.backoff_max)
+        sidecar.respawn_at = now + delay
+        self.log.error("Sidecar %s (pid:%s) %s; restarting in %.1fs", spec.name, pid, how, delay)
+        return True
+
+    def tick(self, now: float | None = None) -> None:
+        """Respawn sidecars whose backoff has elapsed; SIGKILL those past their stop deadline."""
+        now = time.monotonic() if now is None else now
+        for sidecar in self._sidecars:
+            if sidecar.pid and sidecar.kill_at is not None and now >= sidecar.kill_at:
+                self.log.warning("Sidecar %s (pid:%s) did not stop in time, killing it",
+                                 sidecar.spec.name, sidecar.pid)
+                self._signal(sidecar, signal.SIGKILL)
+                sidecar.kill_at = None
+            if (not self._stopping and not sidecar.pid and sidecar.respawn_at is not None
+                    and now >= sidecar.respawn_at):
+                sidecar.restarts += 1
+                self._spawn(sidecar)
+
+    def signal_all(self, sig: int) -> None:
+        for sidecar in self._sidecars:
+            self._signal(sidecar, sig)
+
+    def _signal(self, sidecar: _Sidecar, sig: int) -> None:
+        if not sidecar.pid:
+            return
+        try:
+            os.kill(sidecar.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    def begin_stop(self, graceful: bool) -> None:
+        """TERM (graceful) or QUIT (quick) every sidecar; SIGKILL follows at its deadline."""
+        self._stopping = True
+        now = time.monotonic()
+        sig = signal.SIGTERM if graceful else signal.SIGQUIT
+        for sidecar in self._sidecars:
+            sidecar.respawn_at = None
+            if sidecar.pid:
+                grace = sidecar.spec.graceful_timeout if graceful else QUICK_STOP_GRACE
+                deadline = now + grace
+                sidecar.kill_at = deadline if sidecar.kill_at is None else min(
+                    sidecar.kill_at, deadline)
+                self._signal(sidecar, sig)
+
+    def escalate(self) -> None:
+        """A second INT/QUIT while stopping: QUIT now and SIGKILL soon."""
+        self.begin_stop(graceful=False)
+
+    def kill_all(self) -> None:
+        self._stopping = True
+        self.signal_all(signal.SIGKILL)
+
+    def stop_deadline(self) -> float | None:
+        times = [s.kill_at for s in self._sidecars if s.pid and s.kill_at is not None]
+        return max(times) if times else None
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"was killed by {name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

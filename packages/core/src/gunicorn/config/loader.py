@@ -1,0 +1,121 @@
+"""Build the final :class:`~gunicorn.config.Config` from every source, in precedence order.
+
+Lowest to highest::
+
+    defaults (some taken from the environment: $PORT, $WEB_CONCURRENCY, ...)
+      < settings provided by the application
+      < the config file (-c FILE, -c python:MODULE, or ./gunicorn.conf.py when it exists)
+      < $GUNICORN_CMD_ARGS
+      < the command line
+
+:func:`load_config` is a pure rebuild from the same inputs, so the arbiter calls it again on HUP to
+pick up an edited config file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gunicorn.config.config import Config
+from gunicorn.config.parser import build_parser, env_args, parse_args
+from gunicorn.config.registry import Registry
+from gunicorn.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "./gunicorn.conf.py"
+PYTHON_PREFIX = "python:"
+
+
+def load_config(argv: Sequence[str], env: Mapping[str, str], registry: Registry, *,
+                app_settings: Mapping[str, Any] | None = None,
+                cwd: str | None = None) -> Config:
+    """Return the configuration given by ``argv`` (without the program name) and ``env``.
+
+    ``app_settings`` are defaults the application supplies (below the config file). ``cwd`` is
+    where a relative config path and ``./gunicorn.conf.py`` are looked up (the current directory
+    by default); it is also put on ``sys.path`` so ``python:MODULE`` configs and dotted hook
+    paths import from it.
+
+    Raises :class:`ConfigError` for a bad value or a config file that cannot be loaded; a usage
+    error (unknown option) exits with status 2 through argparse.
+    """
+    cwd = os.path.abspath(cwd or os.getcwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    parser = build_parser(registry)
+    from_env = parse_args(parser, env_args(env))
+    from_cli = parse_args(parser, argv)
+
+    cfg = Config(registry, env)
+    for name, value in (app_settings or {}).items():
+        if name in registry:
+            cfg.set(name, value)
+
+    path = from_cli.get("config") or from_env.get("config")
+    explicit = path is not None
+    if path is None and os.path.isfile(os.path.join(cwd, DEFAULT_CONFIG_FILE)):
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        apply_config_source(cfg, path, cwd, explicit=explicit)
+        cfg.set("config", path)
+
+    for layer in (from_env, from_cli):
+        for name, value in layer.items():
+            cfg.set(name, value)
+    return cfg
+
+
+def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = True) -> None:
+    """Apply a config file path or a ``python:MODULE`` spec to ``cfg``."""
+    if source.startswith(PYTHON_PREFIX):
+        namespace = _import_config_module(source[len(PYTHON_PREFIX):])
+    else:
+        path = os.path.join(cwd, source)
+        if not os.path.isfile(path):
+            if not explicit:
+                return
+            raise ConfigError("config", f"config file {source!r} does not exist")
+        namespace = _exec_config_file(path, source)
+    apply_namespace(cfg, namespace, source)
+
+
+def apply_namespace(cfg: Config, namespace: Mapping[str, Any], source: str) -> None:
+    """Set every name of ``namespace`` that is a setting; other names are the file's business."""
+    for name, value in namespace.items():
+        if name.startswith("_") or name not in cfg.registry:
+            continue
+        try:
+            cfg.set(name, value)
+        except ConfigError as exc:
+            raise ConfigError(name, f"{exc.message} (in {source})") from exc
+
+
+def _exec_config_file(path: str, shown: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__file__": path, "__name__": "__config__"}
+    try:
+        with open(path, "rb") as fh:
+            code = compile(fh.read(), path, "exec")
+        exec(code, namespace)  # the config file is Python by design
+    except SyntaxError as exc:
+        raise ConfigError(None, f"{shown}: syntax error at line {exc.lineno}: {exc.msg}") from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- user code may raise anything;
+        # report it on one line naming the file, the CLI exits 2 before anything forks.
+        raise ConfigError(None, f"{shown}: {type(exc).__name__}: {exc}") from exc
+    return namespace
+
+
+def _import_config_module(module_name: str) -> dict[str, Any]:
+    try:
+        if module_name in sys.modules:
+            # Re-read on HUP: a reload must see the edited module, not the cached one.
+            module = importlib.reload(sys.modules[module_name])
+        else:
+            module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- as in _exec_config_file
+        raise ConfigError(
+            None, f"python:{module_name}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return dict(vars(module))

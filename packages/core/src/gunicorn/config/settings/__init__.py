@@ -1,0 +1,50 @@
+"""The core's settings, one module per section of the reference.
+
+Each module exposes ``SETTINGS``, a tuple of :class:`~gunicorn.config.registry.Setting`. The
+order of :data:`SECTIONS` is the order of the ``--help`` groups and of ``docs/settings.md``.
+Plugins add their own sections to the registry through their ``add_settings`` hook.
+"""
+
+from __future__ import annotations
+
+from gunicorn.config.registry import Registry
+from gunicorn.config.settings import (
+    config_file,
+    debugging,
+    hooks,
+    http_handling,
+    logging_settings,
+    plugins,
+    process_naming,
+    security,
+    server_mechanics,
+    server_socket,
+    ssl,
+    worker_processes,
+)
+
+SECTIONS = (
+    config_file,
+    server_socket,
+    worker_processes,
+    security,
+    debugging,
+    server_mechanics,
+    http_handling,
+    logging_settings,
+    process_naming,
+    ssl,
+    hooks,
+    plugins,
+)
+
+
+def core_registry() -> Registry:
+    """A new registry holding every core setting (a fresh one per call: callers may extend it)."""
+    registry = Registry()
+    for module in SECTIONS:
+        registry.add_all(module.SETTINGS)
+    return registry
+
+
+__all__ = ["SECTIONS", "core_registry"]

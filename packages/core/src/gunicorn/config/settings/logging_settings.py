@@ -1,0 +1,247 @@
+"""Section "Logging": the error log, the access log, syslog and StatsD."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.config import validators as v
+from gunicorn.config.registry import Setting
+
+SECTION = "Logging"
+
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+def _syslog_addr(value: Any) -> str:
+    text = v.string(value)
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("udp", "tcp", "unix") or not rest:
+        raise ValueError(f"expected udp://HOST:PORT, tcp://HOST:PORT or unix://PATH, got {text!r}")
+    return text
+
+
+def _statsd_host(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = v.string(value)
+    if text.startswith("unix://"):
+        if len(text) == len("unix://"):
+            raise ValueError("missing socket path after unix://")
+        return text
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT or unix://PATH, got {text!r}")
+    return text
+
+
+SETTINGS = (
+    Setting(
+        name="accesslog",
+        section=SECTION,
+        cli=("--access-logfile",),
+        meta="FILE",
+        default=None,
+        validator=v.optional_string,
+        short_help="The access log file ('-' for stdout).",
+        doc="Where to write the access log, one line per request; `-` means standard output. "
+            "Unset: no access log (unless syslog is on).",
+    ),
+    Setting(
+        name="disable_redirect_access_to_syslog",
+        section=SECTION,
+        cli=("--disable-redirect-access-to-syslog",),
+        action="store_true",
+        default=False,
+        validator=v.boolean,
+        short_help="Do not send the access log to syslog.",
+        doc="With `syslog` on, access log lines go to syslog too; this turns that off.",
+    ),
+    Setting(
+        name="access_log_format",
+        section=SECTION,
+        cli=("--access-logformat",),
+        meta="STRING",
+        default=ACCESS_LOG_FORMAT,
+        validator=v.string,
+        short_help="The access log line format.",
+        doc=(
+            "The format of access log lines, with `%(name)s` fields: `h` remote address, `l` "
+            "`-`, `u` user, `t` date, `r` request line, `m` method, `U` path, `q` query, `H` "
+            "protocol, `s` status, `B`/`b` response length, `f` referer, `a` user agent, `T`/"
+            "`D`/`M` duration in seconds, microseconds, milliseconds, `L` duration in decimal "
+            "seconds, `p` process id, `{header}i` a request header, `{header}o` a response "
+            "header, `{variable}e` an environment variable."
+        ),
+    ),
+    Setting(
+        name="errorlog",
+        section=SECTION,
+        cli=("--error-logfile", "--log-file"),
+        meta="FILE",
+        default="-",
+        validator=v.string,
+        short_help="The error log file ('-' for stderr).",
+        doc="Where to write the error log; `-` means standard error.",
+    ),
+    Setting(
+        name="loglevel",
+        section=SECTION,
+        cli=("--log-level",),
+        meta="LEVEL",
+        default="info",
+        validator=v.choice("debug", "info", "warning", "error", "critical"),
+        choices=("debug", "info", "warning", "error", "critical"),
+        short_help="The error log level.",
+        doc="The least severe messages written to the error log: `debug`, `info`, `warning`, "
+            "`error` or `critical`.",
+    ),
+    Setting(
+        name="capture_output",
+        section=SECTION,
+        cli=("--capture-output",),
+        action="store_true",
+        default=False,
+        validator=v.boolean,
+        short_help="Send the workers' stdout and stderr to the error log.",
+        doc="Redirect standard output and standard error of the server to the error log file, "
+            "so prints from the application end up there.",
+    ),
+    Setting(
+        name="logger_class",
+        section=SECTION,
+        cli=("--logger-class",),
+        meta="STRING",
+        default="gunicorn.glogging.Logger",
+        validator=v.string,
+        short_help="The logger class (dotted path).",
+        doc=(
+            "The class that writes the error and access logs, as a dotted path. The default "
+            "`gunicorn.glogging.Logger` is replaced by `gunicorn.instrument.statsd.Statsd` when "
+            "`statsd_host` is set."
+        ),
+    ),
+    Setting(
+        name="logconfig",
+        section=SECTION,
+        cli=("--log-config",),
+        meta="FILE",
+        default=None,
+        validator=v.optional_string,
+        short_help="A logging configuration file (fileConfig format).",
+        doc="A file in the `logging.config.fileConfig` format that configures logging; it "
+            "takes precedence over the other logging settings.",
+    ),
+    Setting(
+        name="logconfig_dict",
+        section=SECTION,
+        default={},
+        validator=v.any_dict,
+        doc="A dictionary for `logging.config.dictConfig`, merged over the server's own logging "
+            "configuration. Config file only.",
+    ),
+    Setting(
+        name="logconfig_json",
+        section=SECTION,
+        cli=("--log-config-json",),
+        meta="FILE",
+        default=None,
+        validator=v.optional_string,
+        short_help="A JSON logging configuration file (dictConfig format).",
+        doc="A JSON file holding a `logging.config.dictConfig` dictionary.",
+    ),
+    Setting(
+        name="syslog_addr",
+        section=SECTION,
+        cli=("--log-syslog-to",),
+        meta="SYSLOG_ADDR",
+        default="udp://localhost:514",
+        validator=_syslog_addr,
+        short_help="The syslog address.",
+        doc="Where syslog messages go: `udp://HOST:PORT`, `tcp://HOST:PORT` or `unix://PATH` "
+            "(for instance `unix:///dev/log`).",
+    ),
+    Setting(
+        name="syslog",
+        section=SECTION,
+        cli=("--log-syslog",),
+        action="store_true",
+        default=False,
+        validator=v.boolean,
+        short_help="Send the logs to syslog.",
+        doc="Also send log messages to syslog at `syslog_addr`.",
+    ),
+    Setting(
+        name="syslog_prefix",
+        section=SECTION,
+        cli=("--log-syslog-prefix",),
+        meta="SYSLOG_PREFIX",
+        default=None,
+        validator=v.optional_string,
+        short_help="The program name in syslog messages.",
+        doc="The program name syslog messages are tagged with (`gunicorn.<prefix>`); the "
+            "process name is used when unset.",
+    ),
+    Setting(
+        name="syslog_facility",
+        section=SECTION,
+        cli=("--log-syslog-facility",),
+        meta="SYSLOG_FACILITY",
+        default="user",
+        validator=v.string,
+        short_help="The syslog facility.",
+        doc="The syslog facility name, such as `user`, `daemon` or `local0`.",
+    ),
+    Setting(
+        name="enable_stdio_inheritance",
+        section=SECTION,
+        cli=("-R", "--enable-stdio-inheritance"),
+        action="store_true",
+        default=False,
+        validator=v.boolean,
+        short_help="Keep stdout and stderr in daemon mode.",
+        doc="In daemon mode, keep the inherited standard streams instead of sending them to "
+            "/dev/null.",
+    ),
+    Setting(
+        name="statsd_host",
+        section=SECTION,
+        cli=("--statsd-host",),
+        meta="STATSD_ADDR",
+        default=None,
+        validator=_statsd_host,
+        short_help="Send metrics to this StatsD server (HOST:PORT or unix://PATH).",
+        doc="A StatsD server to send metrics to, as `HOST:PORT` (UDP) or `unix://PATH`. Setting "
+            "it switches the default logger class to the StatsD one.",
+    ),
+    Setting(
+        name="dogstatsd_tags",
+        section=SECTION,
+        cli=("--dogstatsd-tags",),
+        meta="DOGSTATSD_TAGS",
+        default="",
+        validator=v.string,
+        short_help="Tags added to every metric (DogStatsD).",
+        doc="Comma-separated `key:value` tags added to every metric, in the DogStatsD format.",
+    ),
+    Setting(
+        name="statsd_prefix",
+        section=SECTION,
+        cli=("--statsd-prefix",),
+        meta="STATSD_PREFIX",
+        default="",
+        validator=v.string,
+        short_help="A prefix for metric names.",
+        doc="A prefix put before every metric name (a trailing dot is added when missing).",
+    ),
+    Setting(
+        name="enable_backlog_metric",
+        section=SECTION,
+        cli=("--enable-backlog-metric",),
+        action="store_true",
+        default=False,
+        validator=v.boolean,
+        short_help="Report the listen queue length as a metric.",
+        doc="Report how many connections wait in the listen queue as the `gunicorn.backlog` "
+            "metric (Linux only).",
+    ),
+)

@@ -1,0 +1,257 @@
+"""The base class of every worker: the process side of the arbiter's contract.
+
+The arbiter builds ``Worker(age, ppid, sockets, app, timeout, cfg, log)`` before forking; in the
+child it calls :meth:`Worker.init_process`, which never returns. A worker class (sync, gthread,
+or a third party's) only implements :meth:`Worker.run`: accept on ``self.sockets``, serve, call
+``self.notify()`` at least every ``timeout`` seconds, and return once ``self.alive`` is false
+or :meth:`check_parent` says the master is gone.
+
+Signals in the worker:
+
+=========  =============================================================================
+TERM       graceful: ``alive = False``; ``run()`` finishes in-flight work and returns
+INT, QUIT  quick: the ``worker_int`` hook, then exit 0 at once
+USR1       reopen log files
+ABRT       sent by the arbiter on timeout: the ``worker_abort`` hook, then exit 1
+WINCH      ignored
+=========  =============================================================================
+
+Every handled signal also makes :attr:`Worker.wakeup_fd` readable, so a driver sleeping in
+``select`` wakes up at once instead of at its next timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+from gunicorn import util
+from gunicorn.errors import AppImportError
+from gunicorn.workers.heartbeat import Heartbeat
+
+# Exit codes the arbiter understands (it halts on both instead of respawning in a loop).
+WORKER_BOOT_ERROR = 3
+APP_LOAD_ERROR = 4
+
+# Signals whose master-side handlers a freshly forked worker must not keep.
+INHERITED_SIGNALS = (
+    signal.SIGHUP, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM, signal.SIGTTIN,
+    signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD,
+    signal.SIGABRT,
+)
+
+
+class Worker:
+    """One worker process. Subclasses implement :meth:`run`.
+
+    Attributes set by the constructor (in the master, before fork): ``age`` (spawn order),
+    ``ppid`` (the master's pid), ``sockets`` (:class:`~gunicorn.sockets.Listener` list), ``app``
+    (:class:`~gunicorn.app.loader.AppSource`), ``timeout`` (the heartbeat interval: half of
+    ``cfg.timeout``, 0 when timeouts are disabled), ``cfg``, ``log``, ``tmp`` (the
+    :class:`Heartbeat`), ``max_requests`` (0 = unlimited). ``pid`` is set by the arbiter after
+    fork and again by the child itself; ``nr`` counts served requests; ``wsgi`` is the loaded
+    application once :meth:`load_wsgi` ran.
+    """
+
+    def __init__(self, age: int, ppid: int, sockets: list[Any], app: Any, timeout: float,
+                 cfg: Any, log: Any) -> None:
+        self.age = age
+        self.pid: int | None = None
+        self.ppid = ppid
+        self.sockets = sockets
+        self.app = app
+        self.timeout = timeout
+        self.cfg = cfg
+        self.log = log
+        self.nr = 0
+        jitter = getattr(cfg, "max_requests_jitter", 0) or 0
+        base = getattr(cfg, "max_requests", 0) or 0
+        self.max_requests = base + random.randint(0, jitter) if base > 0 else 0
+        self.alive = True
+        self.booted = False
+        self.aborted = False
+        self.wsgi: Any = None
+        self.reloader: Any = None
+        self.tmp = Heartbeat(cfg)
+        self._wakeup_r = -1
+        self._wakeup_w = -1
+
+    def __str__(self) -> str:
+        return f"<Worker {self.pid}>"
+
+    # -- what subclasses use ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until ``self.alive`` is false. Implemented by each worker class."""
+        raise NotImplementedError
+
+    def notify(self) -> None:
+        """Tell the arbiter this worker is alive (cheap; call it on every loop turn)."""
+        self.tmp.notify()
+
+    @property
+    def wakeup_fd(self) -> int:
+        """A readable fd that becomes readable whenever a signal arrives (for select loops).
+
+        Drivers that select on it should call :meth:`drain_wakeup` when it is readable.
+        """
+        return self._wakeup_r
+
+    def drain_wakeup(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            while os.read(self._wakeup_r, 4096):
+                pass
+
+    def check_parent(self) -> bool:
+        """False (and ``alive`` cleared) once the master that forked us is gone."""
+        if os.getppid() != self.ppid:
+            if self.alive:
+                self.log.info("Parent changed, shutting down: %s", self)
+            self.alive = False
+            return False
+        return True
+
+    # -- start-up in the child ----------------------------------------------------------------
+
+    def init_process(self) -> None:
+        """Finish setting up the forked child, then :meth:`run`; never returns.
+
+        Raises SystemExit: 0 after a normal stop, 4 when the app cannot be imported, 3 when
+        anything else fails before the worker booted.
+        """
+        self.pid = os.getpid()
+        util.set_owner_process(getattr(self.cfg, "uid", None), getattr(self.cfg, "gid", None),
+                               bool(getattr(self.cfg, "initgroups", False)))
+        util.reseed_random()
+        self._wakeup_r, self._wakeup_w = os.pipe()
+        for fd in (self._wakeup_r, self._wakeup_w):
+            util.set_non_blocking(fd)
+            util.close_on_exec(fd)
+        for listener in self.sockets:
+            util.close_on_exec(listener.fileno())
+        close_log = getattr(self.log, "close_on_exec", None)
+        if close_log is not None:
+            close_log()
+        self.init_signals()
+        if getattr(self.cfg, "reload", False):
+            self.start_reloader()
+        self.load_wsgi()
+        self.cfg.post_worker_init(self)
+        self.booted = True
+        self.notify()
+        self.run()
+        sys.exit(0)
+
+    def start_reloader(self) -> None:
+        # Imported lazily: the reloader (and its optional inotify dependency) only matters
+        # with --reload, a development setting.
+        from gunicorn.reloader import make_reloader
+
+        self.reloader = make_reloader(self.cfg, self.on_reload_change)
+        start = getattr(self.reloader, "start", None)
+        if start is not None:
+            start()
+
+    def on_reload_change(self, fname: str) -> None:
+        """Reloader callback (runs in the reloader thread): stop so the master respawns us."""
+        self.log.info("Worker reloading: %s modified", fname)
+        self.alive = False
+        self._wake()
+        self.cfg.worker_int(self)
+
+    def load_wsgi(self) -> None:
+        """Load the application into ``self.wsgi``; exit 4 on AppImportError, 3 otherwise."""
+        try:
+            self.wsgi = self.app.load()
+        except AppImportError as exc:
+            if getattr(self.cfg, "reload", False):
+                self._serve_load_error(exc)
+                return
+            self.log.error("App failed to load: %s", exc)
+            sys.exit(APP_LOAD_ERROR)
+        except SyntaxError as exc:
+            if getattr(self.cfg, "reload", False):
+                self._serve_load_error(exc)
+                return
+            self.log.exception("Exception while loading the application")
+            sys.exit(WORKER_BOOT_ERROR)
+        except Exception:  # user code at import time: anything can fail; log and report boot error
+            self.log.exception("Exception in worker process while loading the application")
+            sys.exit(WORKER_BOOT_ERROR)
+
+    def _serve_load_error(self, exc: BaseException) -> None:
+        """With --reload a broken edit serves its traceback instead of killing the worker."""
+        self.log.exception("Error loading the application (serving the traceback until fixed)")
+        filename = getattr(exc, "filename", None)
+        add = getattr(self.reloader, "add_extra_file", None)
+        if filename and add is not None:
+            add(filename)
+        self.wsgi = _error_app("".join(traceback.format_exception(exc)))
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def init_signals(self) -> None:
+        """Replace the master's handlers (inherited through fork) with the worker's."""
+        for sig in INHERITED_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        handlers: Iterable[tuple[int, Callable[[int, FrameType | None], None]]] = (
+            (signal.SIGTERM, self.handle_exit),
+            (signal.SIGINT, self.handle_quit),
+            (signal.SIGQUIT, self.handle_quit),
+            (signal.SIGUSR1, self.handle_usr1),
+            (signal.SIGABRT, self.handle_abort),
+        )
+        for sig, handler in handlers:
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+        # Graceful stop and log reopening must not abort a blocking send/recv half-way.
+        signal.siginterrupt(signal.SIGTERM, False)
+        signal.siginterrupt(signal.SIGUSR1, False)
+        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wakeup_w, b"!")
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.alive = False
+
+    def handle_quit(self, sig: int, frame: FrameType | None) -> None:
+        self.alive = False
+        self._run_hook(self.cfg.worker_int)
+        sys.exit(0)
+
+    def handle_usr1(self, sig: int, frame: FrameType | None) -> None:
+        reopen = getattr(self.log, "reopen_files", None)
+        if reopen is not None:
+            reopen()
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        self.alive = False
+        self.aborted = True
+        self._run_hook(self.cfg.worker_abort)
+        sys.exit(1)
+
+    def _run_hook(self, hook: Callable[[Worker], Any]) -> None:
+        try:
+            hook(self)
+        except Exception:  # a user hook must not stop the worker from exiting as asked
+            self.log.exception("Exception in %s hook", getattr(hook, "__name__", "worker"))
+
+
+def _error_app(text: str) -> Callable[..., Iterable[bytes]]:
+    body = text.encode("utf-8", "replace")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("500 Internal Server Error",
+                       [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app

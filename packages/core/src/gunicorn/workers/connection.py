@@ -1,0 +1,231 @@
+"""One client connection as the request handler drives it: socket I/O around a sans-IO parser.
+
+The socket is non-blocking for its whole life. Reads and writes are tried first and only wait
+(``poll``) when the kernel says EAGAIN, so the common case costs exactly one syscall per recv or
+send, with no ``select`` before each call as a socket timeout would add. The same code serves TLS
+sockets: ``SSLWantRead/WriteError`` are the TLS spelling of EAGAIN.
+
+A connection implements :class:`gunicorn.wsgi.input.BodySource` (``read_body``) and
+:class:`gunicorn.wsgi.response.Transport` (``send``/``sendfile``) for the request in progress.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import time
+from typing import Any
+
+from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
+from gunicorn.http.errors import IncompleteRequest
+
+RECV_SIZE = 65536
+SENDFILE_BLOCK = 1 << 30  # bytes per os.sendfile call (gunicorn sends 1 GiB blocks)
+
+# recv()/send() outcomes that mean "try again once the socket is ready".
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class ConnectionLost(OSError):
+    """Writing to the peer failed: it closed, reset, or stopped reading."""
+
+
+class ConnectionTimeout(ConnectionLost):
+    """The peer neither sent nor accepted bytes for ``io_timeout`` seconds."""
+
+
+class Connection:
+    """A socket, its peer address, its parser and the state of the request being served.
+
+    ``base_environ`` is the part of the environ shared by all its requests. ``deadline`` is used
+    by the threaded driver for keep-alive expiry while the connection is parked.
+    """
+
+    __slots__ = ("sock", "fd", "peer", "parser", "base_environ", "is_ssl", "io_timeout",
+                 "eof", "body_done", "continue_pending", "response", "deadline", "handshaken",
+                 "can_sendfile")
+
+    def __init__(self, sock: socket.socket, peer: Any, parser: Any,
+                 base_environ: dict[str, Any], *, is_ssl: bool, io_timeout: float | None,
+                 sendfile: bool = True) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.parser = parser
+        self.base_environ = base_environ
+        self.is_ssl = is_ssl
+        self.io_timeout = io_timeout
+        self.eof = False
+        self.body_done = True
+        self.continue_pending = False
+        self.response: Any = None
+        self.deadline = 0.0
+        self.handshaken = not is_ssl
+        # sendfile bypasses TLS encryption, so it is only for plain sockets.
+        self.can_sendfile = sendfile and not is_ssl
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def wait(self, events: int, timeout: float | None) -> bool:
+        """Wait until the socket is ready for ``events`` (POLLIN/POLLOUT); False on timeout."""
+        poller = select.poll()
+        poller.register(self.fd, events)
+        ms = -1 if timeout is None else max(int(timeout * 1000), 0)
+        return bool(poller.poll(ms))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def recv_nowait(self) -> bytes | None:
+        """One non-blocking recv: bytes, ``b""`` at EOF, None when nothing is there yet."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except _WOULD_BLOCK:
+            return None
+        except ssl.SSLEOFError:  # TLS peer closed without close_notify: an EOF all the same
+            return b""
+        except ConnectionResetError:
+            return b""  # the peer is gone; for the parser that is EOF
+
+    def fill(self, timeout: float | None) -> bool:
+        """Feed the parser with the next bytes, waiting up to ``timeout`` for them.
+
+        Returns False on EOF (the parser has been fed ``b""``). Raises ConnectionTimeout.
+        """
+        if self.eof:
+            raise IncompleteRequest(1, "connection already at EOF")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self.recv_nowait()
+            if data is not None:
+                break
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0 or not self.wait(select.POLLIN, left):
+                raise ConnectionTimeout(f"no data from {self.peer!r} for {timeout}s")
+        if not data:
+            self.eof = True
+        self.parser.feed(data)
+        return bool(data)
+
+    def pending(self) -> bool:
+        """True when TLS holds decrypted bytes the kernel no longer reports as readable."""
+        return self.is_ssl and self.sock.pending() > 0  # type: ignore[attr-defined]
+
+    # -- BodySource ---------------------------------------------------------------------------
+
+    def read_body(self) -> bytes:
+        if self.body_done:
+            return b""
+        if self.continue_pending:
+            self.continue_pending = False
+            response = self.response
+            if response is None or not response.headers_sent:
+                # RFC 9110 §10.1.1: the client waits for this before sending the body.
+                self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        parser = self.parser
+        while True:
+            event = parser.next_event()
+            if event is NEED_DATA:
+                self.fill(self.io_timeout)
+                continue
+            cls = type(event)
+            if cls is Data:
+                if event.data:
+                    return event.data
+            elif cls is EndOfMessage:
+                self.body_done = True
+                return b""
+            else:  # pragma: no cover - the parser never yields a Request inside a body
+                raise RuntimeError(f"unexpected {event!r} inside a request body")
+
+    def skip_buffered_body(self) -> None:
+        """Consume the body events the parser can produce without reading the socket."""
+        parser = self.parser
+        while not self.body_done:
+            event = parser.next_event()
+            if event is NEED_DATA:
+                return
+            if type(event) is EndOfMessage:
+                self.body_done = True
+
+    def drain_body(self, limit: int) -> bool:
+        """Discard the rest of the request body; False if more than ``limit`` bytes remained."""
+        if self.continue_pending and not self.body_done:
+            # The client is still waiting for 100 Continue and may never send the body.
+            return False
+        total = 0
+        while not self.body_done:
+            total += len(self.read_body())
+            if total > limit:
+                return False
+        return True
+
+    # -- Transport ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Write all of ``data``; waits up to io_timeout each time the peer stops reading."""
+        sock = self.sock
+        try:
+            sent = sock.send(data)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            # Tell the handler the peer is gone, as opposed to an OSError of the application.
+            raise ConnectionLost(exc.errno, f"sending to {self.peer!r}: {exc}") from exc
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
+        while view:
+            if not self.wait(select.POLLOUT, self.io_timeout):
+                raise ConnectionTimeout(f"{self.peer!r} stopped reading the response")
+            try:
+                sent = sock.send(view)
+            except _WOULD_BLOCK:
+                continue
+            except OSError as exc:
+                raise ConnectionLost(exc.errno, f"sending to {self.peer!r}: {exc}") from exc
+            view = view[sent:]
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int:
+        total = 0
+        while total < count:
+            try:
+                sent = os.sendfile(self.fd, fd, offset + total, min(count - total, SENDFILE_BLOCK))
+            except _WOULD_BLOCK:
+                if not self.wait(select.POLLOUT, self.io_timeout):
+                    raise ConnectionTimeout(f"{self.peer!r} stopped reading the file") from None
+                continue
+            except OSError as exc:
+                raise ConnectionLost(exc.errno, f"sendfile to {self.peer!r}: {exc}") from exc
+            if sent == 0:  # the file is shorter than announced
+                break
+            total += sent
+        return total
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self, linger: bool = False) -> None:
+        """Close the socket. ``linger``: unread request bytes are left, so half-close first and
+        read briefly, otherwise the kernel would answer them with a RST that can destroy the
+        response still in flight to the client (RFC 9112 §9.6)."""
+        sock = self.sock
+        if linger and not self.eof:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + 1.0
+                drained = 0
+                while drained < RECV_SIZE * 4:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.wait(select.POLLIN, left):
+                        break
+                    data = self.recv_nowait()
+                    if data == b"":
+                        break
+                    drained += len(data or b"")
+            except OSError:
+                pass  # the peer is gone already: nothing left to protect
+        try:
+            sock.close()
+        except OSError:
+            pass

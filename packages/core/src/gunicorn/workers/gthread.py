@@ -1,0 +1,203 @@
+"""The ``gthread`` worker: a pool of ``threads`` serving connections, one poller thread.
+
+::
+
+    poller thread (main)                          pool threads (cfg.threads)
+    ────────────────────                          ──────────────────────────
+    epoll_wait ──> listener readable: accept,     conn = queue.get()
+                   register conn (ONESHOT)        RequestHandler.serve(conn):
+               ──> conn readable ──> queue.put      requests while bytes are there
+               ──> every ~0.5 s: close parked     PARK  -> deadline = now + keepalive,
+                   conns past their deadline,              re-arm the ONESHOT (one syscall)
+                   heartbeat, parent check        CLOSED -> release the slot
+
+EPOLLONESHOT means a connection is reported once, then stays silent until the thread that
+served it re-arms it, so no two threads ever hold the same connection and no wake-up pipe is
+needed per request. ``worker_connections`` caps open connections: at the cap the listeners are
+taken out of the poller and new clients wait in the kernel backlog (never dropped) until a slot
+frees. On platforms without epoll a selectors-based poller emulates ONESHOT.
+
+Stopping: TERM stops accepting, closes idle keep-alive connections at once and lets in-flight
+requests finish for up to ``graceful_timeout``; QUIT/INT exit at once (base worker).
+"""
+
+from __future__ import annotations
+
+import errno
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+from gunicorn.workers.base import Worker
+from gunicorn.workers.connection import Connection
+from gunicorn.workers.handler import Outcome, RequestHandler
+from gunicorn.workers.poller import make_poller
+
+_ACCEPT_SKIP = {errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EPERM}
+SWEEP_INTERVAL = 0.5
+FIRST_REQUEST_WAIT = 5.0
+
+
+class ThreadWorker(Worker):
+    """Serves up to ``worker_connections`` connections with ``threads`` threads."""
+
+    def run(self) -> None:
+        cfg = self.cfg
+        timeout = getattr(cfg, "timeout", 0) or 0
+        self.keepalive = float(cfg.keepalive)
+        self.handler = RequestHandler(self, multithread=True, keepalive=self.keepalive > 0,
+                                      io_timeout=float(timeout) if timeout > 0 else None)
+        self.max_conns = max(int(cfg.worker_connections), 1)
+        self.poller = make_poller()
+        # fd -> open connection; its size is the number of open connections (the cap's count).
+        self.conns: dict[int, Connection] = {}
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self.listeners = {listener.sock.fileno(): listener.sock for listener in self.sockets}
+        for sock in self.listeners.values():
+            sock.setblocking(False)
+        self.accepting = False
+        self._set_accepting(True)
+        self.poller.watch(self.wakeup_fd)
+        nthreads = max(int(getattr(cfg, "threads", 1) or 1), 1)
+        self.pool = [threading.Thread(target=self._serve_forever, name=f"gthread-{i}", daemon=True)
+                     for i in range(nthreads)]
+        for thread in self.pool:
+            thread.start()
+        try:
+            self._poll_loop()
+            self._drain()
+        finally:
+            for _ in self.pool:
+                self.jobs.put(None)
+            self.poller.close()
+
+    # -- the poller thread --------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        wait = min(SWEEP_INTERVAL, self.timeout) if self.timeout and self.timeout > 0 \
+            else SWEEP_INTERVAL
+        listeners = self.listeners
+        wakeup = self.wakeup_fd
+        conns = self.conns
+        jobs = self.jobs
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
+        while self.alive:
+            self.notify()
+            for fd in self.poller.poll(wait):
+                conn = conns.get(fd)
+                if conn is not None:
+                    conn.deadline = 0.0  # busy: the sweep leaves it alone
+                    jobs.put(conn)
+                elif fd in listeners:
+                    self._accept(listeners[fd])
+                elif fd == wakeup:
+                    self.drain_wakeup()
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + SWEEP_INTERVAL
+                self._close_parked(now)
+                self.check_parent()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while len(self.conns) < self.max_conns:
+            try:
+                sock, peer = listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _ACCEPT_SKIP:
+                    return
+                raise
+            if isinstance(peer, tuple):
+                # The head and body of a streamed response go out in separate sends; Nagle
+                # would hold the second one for the client's delayed ACK.
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            conn = self.handler.connection(sock, peer)
+            # A new client gets a few seconds to send its first request, whatever keepalive says.
+            conn.deadline = time.monotonic() + max(self.keepalive, FIRST_REQUEST_WAIT)
+            with self.lock:
+                self.conns[conn.fd] = conn
+            self.poller.add(conn.fd)
+        with self.lock:
+            if len(self.conns) >= self.max_conns:
+                self._set_accepting(False)
+
+    def _set_accepting(self, on: bool) -> None:
+        """Put the listeners in or out of the poller (called with the lock held, or at start)."""
+        if on == self.accepting:
+            return
+        self.accepting = on
+        for fd in self.listeners:
+            if on:
+                self.poller.watch(fd, exclusive=True)
+            else:
+                self.poller.unwatch(fd)
+
+    def _close_parked(self, now: float, everything: bool = False) -> None:
+        """Close idle keep-alive connections past their deadline (all of them if ``everything``)."""
+        for conn in list(self.conns.values()):
+            deadline = conn.deadline
+            if deadline and (everything or deadline <= now):
+                self.poller.discard(conn.fd)  # the fd is still open: safe to unregister
+                conn.close()
+                self._release(conn)
+
+    def _drain(self) -> None:
+        """Graceful stop: no new connections, idle ones closed, in-flight ones finish."""
+        with self.lock:
+            self._set_accepting(False)
+        deadline = time.monotonic() + float(getattr(self.cfg, "graceful_timeout", 30) or 0)
+        while True:
+            now = time.monotonic()
+            self._close_parked(now, everything=True)
+            if not self.conns or now >= deadline:
+                break
+            self.notify()
+            # Only the wake-up fd matters now: parked connections are closed at the top of
+            # each turn, and busy ones are disarmed (ONESHOT) until their thread is done.
+            if self.wakeup_fd in self.poller.poll(0.05):
+                self.drain_wakeup()
+        if self.conns:
+            self.log.warning("graceful timeout: %d connection(s) still open", len(self.conns))
+
+    # -- pool threads -------------------------------------------------------------------------
+
+    def _serve_forever(self) -> None:
+        handler = self.handler
+        jobs = self.jobs
+        while True:
+            conn = jobs.get()
+            if conn is None:
+                return
+            try:
+                outcome = handler.serve(conn, 0)
+            except Exception:  # noqa: BLE001 - a handler bug must not kill a pool thread
+                self.log.exception("Unexpected error serving %r", conn.peer)
+                conn.close()
+                outcome = Outcome.CLOSED
+            if outcome is Outcome.PARK:
+                if self.alive:
+                    conn.deadline = time.monotonic() + self.keepalive
+                    try:
+                        self.poller.rearm(conn.fd)
+                        continue
+                    except OSError:
+                        conn.deadline = 0.0
+                conn.close()
+            self._release(conn)
+
+    def _release(self, conn: Connection) -> None:
+        """Free the slot of a closed connection; resume accepting below the cap."""
+        with self.lock:
+            # The fd may already belong to a newer connection: only remove our own entry. This
+            # also makes a second release of the same connection harmless.
+            if self.conns.get(conn.fd) is conn:
+                del self.conns[conn.fd]
+            if not self.accepting and self.alive and len(self.conns) < self.max_conns:
+                self._set_accepting(True)

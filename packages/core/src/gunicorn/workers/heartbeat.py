@@ -1,0 +1,66 @@
+"""The liveness file a worker touches and the arbiter watches.
+
+The arbiter creates the file before forking (so both processes share the open fd) and unlinks
+it at once: nothing on disk can go stale. The worker stamps the file's mtime with
+``time.monotonic()``; the arbiter reads it with ``fstat`` and compares against its own
+``monotonic()``. CLOCK_MONOTONIC is system-wide on Linux, so the two clocks agree, and it never
+jumps when the wall clock is changed.
+
+``notify()`` is called on every request and loop turn, so it is rate-limited: at most one
+``utime`` per ``min_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from typing import Any
+
+from gunicorn import util
+
+DEFAULT_MIN_INTERVAL = 0.1
+
+
+class Heartbeat:
+    """An unlinked temp file whose mtime is the worker's last sign of life."""
+
+    def __init__(self, cfg: Any = None, min_interval: float = DEFAULT_MIN_INTERVAL) -> None:
+        directory = getattr(cfg, "worker_tmp_dir", None) if cfg is not None else None
+        mask = getattr(cfg, "umask", 0) if cfg is not None else 0
+        with util.umask(mask or 0):
+            fd, path = tempfile.mkstemp(prefix="wgunicorn-", dir=directory)
+        try:
+            if cfg is not None:
+                # The worker drops privileges after fork and must still be able to touch it.
+                util.chown(fd, getattr(cfg, "uid", None), getattr(cfg, "gid", None))
+            os.unlink(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        util.close_on_exec(fd)
+        self._fd = fd
+        self._min_interval = min_interval
+        self._last = 0.0
+        self.notify(force=True)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def notify(self, force: bool = False) -> None:
+        """Record that the worker is alive now (cheap: skipped if done very recently)."""
+        now = time.monotonic()
+        if not force and now - self._last < self._min_interval:
+            return
+        self._last = now
+        os.utime(self._fd, (now, now))
+
+    def last_update(self) -> float:
+        """The ``time.monotonic()`` value of the last notify (read by the arbiter)."""
+        return os.fstat(self._fd).st_mtime
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1

@@ -1,0 +1,76 @@
+"""The ``sync`` worker: one request at a time, one request per connection.
+
+Each response carries ``Connection: close`` (as gunicorn's sync worker does: a process that
+waited for a keep-alive client would serve nobody else meanwhile). The loop::
+
+    while alive:
+        notify; accept on every listener until EAGAIN, serving each connection fully;
+        if nothing was accepted: select(listeners + wakeup_fd, timeout); check the parent
+
+Request handling is the shared :class:`~gunicorn.workers.handler.RequestHandler`.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+from typing import Any
+
+from gunicorn.workers.base import Worker
+from gunicorn.workers.handler import RequestHandler
+
+# accept() failures that concern only the connection being accepted.
+_ACCEPT_SKIP = {errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EPERM}
+
+
+class SyncWorker(Worker):
+    """Serves one connection at a time in the worker's main thread."""
+
+    def run(self) -> None:
+        handler = RequestHandler(self, multithread=False, keepalive=False,
+                                 io_timeout=self.io_timeout())
+        listeners = [listener.sock for listener in self.sockets]
+        for sock in listeners:
+            sock.setblocking(False)
+        wait = self.timeout if self.timeout and self.timeout > 0 else 0.5
+        readable: list[Any] = [*listeners, self.wakeup_fd]
+        while self.alive:
+            self.notify()
+            if self._accept_all(listeners, handler):
+                continue
+            if not self.check_parent():
+                break
+            try:
+                ready, _, _ = select.select(readable, [], [], wait)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EBADF:  # a listener was closed under us: we are stopping
+                    break
+                raise
+            if self.wakeup_fd in ready:
+                self.drain_wakeup()
+
+    def io_timeout(self) -> float | None:
+        """How long one wait for a slow client may last: below the arbiter's kill timeout."""
+        timeout = getattr(self.cfg, "timeout", 0) or 0
+        return max(timeout * 0.5, 1.0) if timeout > 0 else None
+
+    def _accept_all(self, listeners: list[Any], handler: RequestHandler) -> bool:
+        """Accept and serve everything waiting; True if at least one connection was served."""
+        served = False
+        for sock in listeners:
+            while self.alive:
+                try:
+                    client, peer = sock.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno in _ACCEPT_SKIP:
+                        break
+                    raise
+                served = True
+                conn = handler.connection(client, peer)
+                handler.serve(conn, handler.io_timeout)
+                self.notify()
+        return served

@@ -1,0 +1,3 @@
+"""A config file with a bad setting value."""
+
+workers = "lots"
