@@ -54,7 +54,6 @@ def make_atoms(request_time=datetime.timedelta(seconds=2, microseconds=345678), 
     ("D", 2345678),
     ("M", 2345),
     ("L", "2.345678"),
-    ("p", f"<{os.getpid()}>"),
     ("{host}i", "example.org"),
     ("{Host}i", "example.org"),
     ("{USER-AGENT}i", "curl/8"),
@@ -71,6 +70,10 @@ def make_atoms(request_time=datetime.timedelta(seconds=2, microseconds=345678), 
 ], ids=lambda v: str(v))
 def test_atom(atom, expected):
     assert make_atoms()[atom] == expected
+
+
+def test_p_is_the_pid_in_angle_brackets():
+    assert make_atoms()["p"] == f"<{os.getpid()}>"
 
 
 def test_t_is_apache_common_log_time():

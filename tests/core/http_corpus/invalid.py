@@ -72,6 +72,8 @@ CASES = [
         options=dict(limit_request_fields=3)),
     bad("too-many-fields-default", get("/", *[f"X-{i}: {i}" for i in range(100)]),
         "LimitRequestHeaders", 431),
+    bad("fields-limit-zero", get(), "LimitRequestHeaders", 431,
+        options=dict(limit_request_fields=0)),
     bad("dropped-underscores-still-count", get("/", "A_1: 1", "A_2: 2", "A_3: 3"),
         "LimitRequestHeaders", 431, options=dict(limit_request_fields=3)),
     bad("field-too-long", msg("GET / HTTP/1.1", "X: " + "v" * 8), "LimitRequestHeaders", 431,

@@ -29,7 +29,7 @@ something we cannot put on the wire) are separate branches::
         │   ├── InvalidChunkSize           400
         │   ├── InvalidChunkExtension      400
         │   ├── ChunkMissingTerminator     400  no CRLF after chunk data
-        │   ├── InvalidTrailer             400  forbidden or malformed trailer field
+        │   ├── InvalidTrailer             400  a field that must not be a trailer (Host, ...)
         │   ├── InvalidProxyLine           400  malformed PROXY protocol header
         │   └── ForbiddenProxyRequest      403  PROXY header from a peer not in proxy_allow_ips
         └── ResponseError                       local: the application broke the protocol

@@ -26,6 +26,23 @@ TOKEN_RE = re.compile(rb"[%s]+" % TCHAR)
 FIELD_LINE_RE = re.compile(rb"([%s]+):([^\x00-\x08\x0a-\x1f\x7f]*)" % TCHAR)
 FIELD_VALUE_RE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
 _BLANKS = b" \t"
+# Fast path for a whole field block: ordinary lines only, no underscore in any name (those need
+# header_map), validated by one C-level match and split by one findall.
+_PLAIN_TCHAR = TCHAR.replace(b"_", b"")
+_PLAIN_BLOCK_RE = re.compile(
+    rb"[%s]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n[%s]+:[^\x00-\x08\x0a-\x1f\x7f]*)*"
+    % (_PLAIN_TCHAR, _PLAIN_TCHAR))
+_PLAIN_PAIR_RE = re.compile(rb"([%s]+):([^\x00-\x08\x0a-\x1f\x7f]*)" % _PLAIN_TCHAR)
+
+
+def parse_field_block(block: bytes, options: ParserOptions, *, forwarder_trusted: bool) -> Headers:
+    """Like :func:`parse_field_lines` for the CRLF-joined lines ``block`` (b"" for none)."""
+    if not block:
+        return []
+    if _PLAIN_BLOCK_RE.fullmatch(block) is not None:
+        return [(name.upper().decode("latin-1"), value.strip(_BLANKS).decode("latin-1"))
+                for name, value in _PLAIN_PAIR_RE.findall(block)]
+    return parse_field_lines(block.split(b"\r\n"), options, forwarder_trusted=forwarder_trusted)
 
 
 def parse_field_lines(lines: list[bytes], options: ParserOptions, *,

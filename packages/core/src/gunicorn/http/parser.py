@@ -25,7 +25,7 @@ from enum import Enum
 from gunicorn.http import errors, proxy
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.http.events import NEED_DATA, EndOfMessage, Event, ProxyInfo
-from gunicorn.http.fields import parse_field_lines
+from gunicorn.http.fields import parse_field_block
 from gunicorn.http.message import build_request, parse_request_line
 from gunicorn.http.options import ParserOptions
 
@@ -174,18 +174,23 @@ class RequestParser:
         head = bytes(buf[:end])
         del buf[:end + 4]
         self._reset_head_scan()
-        lines = head.split(b"\r\n")
+        line_end = head.find(b"\r\n")
+        if line_end == -1:
+            request_line, block = head, b""
+        else:
+            request_line, block = head[:line_end], head[line_end + 2:]
         options = self._options
         limit = options.limit_request_line
-        if limit and len(lines[0]) > limit:
+        if limit and len(request_line) > limit:
             raise errors.LimitRequestLine(f"request line longer than {limit} bytes")
-        if len(lines) > options.limit_request_fields + 1:
+        if block and block.count(b"\r\n") >= options.limit_request_fields:
             raise errors.LimitRequestHeaders("too many header fields")
         size = options.limit_request_field_size
-        if size and len(lines) > 1 and max(map(len, lines[1:])) > size:
+        # Splitting is only needed when the block could hold a line over the limit.
+        if size and len(block) > size and max(map(len, block.split(b"\r\n"))) > size:
             raise errors.LimitRequestHeaders(f"header field longer than {size} bytes")
-        line = parse_request_line(lines[0], options)
-        headers = parse_field_lines(lines[1:], options, forwarder_trusted=self._forwarded_trusted)
+        line = parse_request_line(request_line, options)
+        headers = parse_field_block(block, options, forwarder_trusted=self._forwarded_trusted)
         request = build_request(line, headers, options, forwarded_trusted=self._forwarded_trusted,
                                 is_ssl=self._is_ssl, proxy=self._proxy)
         if request.chunked:

@@ -1,0 +1,1 @@
+"""Instrumentation: access-log atoms (:mod:`.access`) and StatsD metrics (:mod:`.statsd`)."""

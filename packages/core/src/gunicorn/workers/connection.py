@@ -18,8 +18,8 @@ import ssl
 import time
 from typing import Any
 
-from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
 from gunicorn.http.errors import IncompleteRequest
+from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
 
 RECV_SIZE = 65536
 SENDFILE_BLOCK = 1 << 30  # bytes per os.sendfile call (gunicorn sends 1 GiB blocks)

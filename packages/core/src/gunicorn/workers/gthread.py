@@ -28,7 +28,6 @@ import queue
 import socket
 import threading
 import time
-from typing import Any
 
 from gunicorn.workers.base import Worker
 from gunicorn.workers.connection import Connection

@@ -110,7 +110,7 @@ class EnvironBuilder:
         version = req.version
         protocol = self._protocols.get(version)
         if protocol is None:
-            protocol = self._protocols[version] = "HTTP/%d.%d" % version
+            protocol = self._protocols[version] = f"HTTP/{version[0]}.{version[1]}"
         env["REQUEST_METHOD"] = req.method
         env["QUERY_STRING"] = req.query or ""
         env["RAW_URI"] = req.uri
