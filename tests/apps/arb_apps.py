@@ -66,3 +66,7 @@ def stray_pre_fork(server, worker):
     if pid == 0:
         os._exit(0)
     _mark("stray", str(pid))
+
+
+def worker_int(worker):
+    _mark("worker_int", str(os.getpid()))

@@ -101,7 +101,7 @@ def test_worker_killed_with_sigkill_is_replaced(tmp_path):
 
 
 def test_stuck_worker_is_aborted_then_replaced(tmp_path):
-    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=1",
+    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=1", "graceful_timeout=1",
                       "worker_abort=arb_apps.worker_abort"], tmp_path).start(wait=False)
     try:
         first = srv.wait_workers(1)[0]
@@ -114,7 +114,8 @@ def test_stuck_worker_is_aborted_then_replaced(tmp_path):
 
 
 def test_timeout_zero_disables_the_murder(tmp_path):
-    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=0"],
+    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=0",
+                      "graceful_timeout=1"],
                      tmp_path).start(wait=False)
     try:
         first = srv.wait_workers(1)[0]
