@@ -1,7 +1,6 @@
 """Apps and hooks for the arbiter tests."""
 
 import os
-import signal
 
 MARK_DIR = os.environ.get("ARB_MARK_DIR", "")
 

@@ -47,3 +47,12 @@ class SidecarPlugin:
 class EnvPlugin:
     def worker_environ(self, cfg):
         return {"ARB_FROM_PLUGIN": "1"}
+
+
+def crasher(ctx):
+    return 7
+
+
+class CrashingSidecarPlugin:
+    def sidecars(self, cfg):
+        return [SidecarSpec(name="crasher", run=crasher, backoff_min=0.1, backoff_max=0.4)]

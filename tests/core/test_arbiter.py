@@ -8,7 +8,7 @@ import signal
 
 import pytest
 from apps.arb_support import arb_server, get, marks, serving_pid, wait_marks
-from harness import children_of, pid_alive, wait_until
+from harness import children_of, free_port, pid_alive, wait_until
 
 
 def test_serves_and_term_exits_zero_leaving_no_children(tmp_path):
@@ -101,13 +101,13 @@ def test_worker_killed_with_sigkill_is_replaced(tmp_path):
 
 
 def test_stuck_worker_is_aborted_then_replaced(tmp_path):
-    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=1", "graceful_timeout=1",
-                      "worker_abort=arb_apps.worker_abort"], tmp_path).start(wait=False)
+    srv = arb_server(["worker_class=arb_workers.StuckWorker", "timeout=1",
+                      "graceful_timeout=1", "worker_abort=arb_apps.worker_abort"], tmp_path).start(wait=False)
     try:
         first = srv.wait_workers(1)[0]
         aborted = wait_marks(tmp_path, "worker_abort")
         assert aborted[0] == str(first)
-        srv.wait_for_log(r"WORKER TIMEOUT \(pid:%d\)" % first)
+        srv.wait_for_log(rf"WORKER TIMEOUT \(pid:{first}\)")
         wait_until(lambda: srv.worker_pids() and first not in srv.worker_pids(), 10)
     finally:
         srv.stop()
@@ -121,7 +121,7 @@ def test_timeout_zero_disables_the_murder(tmp_path):
         first = srv.wait_workers(1)[0]
         srv.wait_for_log("Booting worker")
         with pytest.raises(TimeoutError):
-            srv.wait_for_log("WORKER TIMEOUT", timeout=2.5)
+            srv.wait_for_log("WORKER TIMEOUT", timeout=1.5)
         assert srv.worker_pids() == [first]
     finally:
         srv.stop()
@@ -212,5 +212,75 @@ def test_worker_environment_has_raw_env_and_plugin_environ(tmp_path):
                      tmp_path).start()
     try:
         assert get(srv)[1].endswith("from-raw-env plugin=1")
+    finally:
+        srv.stop()
+
+
+def test_daemon_mode_detaches_and_winch_stops_the_workers(tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    errorlog = tmp_path / "error.log"
+    srv = arb_server(["daemon=true", f"pidfile={pidfile}", f"errorlog={errorlog}", "workers=2"],
+                     tmp_path).start(wait=False)
+    master = None
+    try:
+        assert srv.wait_exit(10) == 0  # the launching process returns at once
+        master = int(wait_until(lambda: pidfile.exists() and pidfile.read_text(), 10))
+        assert master != srv.pid
+        wait_until(lambda: len(children_of(master)) == 2, 10, message="daemon's workers")
+        assert get(srv)[0] == 200
+        os.kill(master, signal.SIGWINCH)
+        wait_until(lambda: children_of(master) == [], 10, message="workers stopped")
+        assert pid_alive(master)
+        os.kill(master, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(master), 10, message="daemon exit")
+        assert not pidfile.exists()
+        assert "graceful stop of workers" in errorlog.read_text()
+    finally:
+        if master and pid_alive(master):
+            os.kill(master, signal.SIGKILL)
+        srv.stop()
+
+
+def _socket_count(pid: int) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # an fd closed while we looked
+            pass
+    return count
+
+
+def test_hup_rebinds_when_bind_changes(tmp_path):
+    new_port = free_port()
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    srv = arb_server(["--json", str(settings)], tmp_path).start()
+    try:
+        before = set(srv.wait_workers(1))
+        settings.write_text(json.dumps({"bind": [f"127.0.0.1:{new_port}"]}))
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{new_port}")
+        srv.port = new_port
+        wait_until(lambda: get(srv)[0] == 200, 10)
+        # The old socket lives on only in the retiring workers; once they are gone nothing
+        # holds it. (Connecting to the old port proves nothing: a parallel test may reuse it.)
+        wait_until(lambda: not before & set(srv.worker_pids()), 10, message="old workers gone")
+        assert _socket_count(srv.pid) == 1
+    finally:
+        srv.stop()
+
+
+def test_quit_during_a_graceful_stop_escalates(tmp_path):
+    srv = arb_server(["worker_class=arb_workers.SlowStopWorker", "graceful_timeout=60"],
+                     tmp_path).start()
+    try:
+        worker = serving_pid(srv)
+        srv.send_signal(signal.SIGTERM)
+        srv.wait_for_log("Handling signal: term")
+        assert pid_alive(worker)
+        srv.send_signal(signal.SIGQUIT)
+        assert srv.wait_exit(5) == 0
+        assert not pid_alive(worker)
     finally:
         srv.stop()

@@ -34,7 +34,7 @@ from gunicorn.arbiter.pool import WorkerPool
 from gunicorn.arbiter.reexec import StartContext, exec_new_master, read_inheritance
 from gunicorn.arbiter.sidecars import SidecarSupervisor
 from gunicorn.arbiter.signals import SignalQueue, signal_name
-from gunicorn.errors import AppImportError, HaltServer
+from gunicorn.errors import AppImportError, ConfigError, HaltServer
 from gunicorn.pidfile import Pidfile
 from gunicorn.sockets import close_listeners, create_listeners
 from gunicorn.version import SERVER_SOFTWARE, __version__
@@ -64,8 +64,10 @@ class Arbiter(WorkerPool):
         self.plugins = plugins
         self.log = log
         self.reload_config = reload_config
-        self.start_ctx = StartContext.capture()
         inheritance = read_inheritance()
+        # Captured after the inherited variables are consumed so that a later USR2 does not
+        # hand our own parent's GUNICORN_PID/GUNICORN_FD down to the next generation.
+        self.start_ctx = StartContext.capture()
         self.master_pid = inheritance.master_pid
         self._inherited_fds = inheritance.fds
         self.systemd = inheritance.systemd
@@ -87,7 +89,8 @@ class Arbiter(WorkerPool):
         self._configure(cfg)
         self.sidecars = SidecarSupervisor(cfg, log, self.pid, self._prepare_sidecar_child,
                                           environ=lambda: self._worker_env,
-                                          proc_name=self.proc_name)
+                                          proc_name=self.proc_name,
+                                          fork_guard=self.signals.blocked)
 
     def _configure(self, cfg: Any) -> None:
         """Take in a (new) configuration: everything derived from cfg that the loop uses."""
@@ -132,6 +135,9 @@ class Arbiter(WorkerPool):
     def run(self) -> None:
         """Start and supervise until told to stop; always ends with sys.exit(status)."""
         try:
+            if self.cfg.chdir:
+                # As gunicorn: relative paths (pidfile, unix sockets, logs) follow --chdir.
+                os.chdir(self.cfg.chdir)
             if self.cfg.daemon and not self.master_pid:
                 if os.environ.get("NOTIFY_SOCKET"):
                     self.log.warning("Daemon mode with NOTIFY_SOCKET: systemd will not see the "
@@ -291,6 +297,11 @@ class Arbiter(WorkerPool):
             except Exception as exc:  # the config file is user code: a bad edit must not kill the server
                 self.log.error("Reload failed, keeping the current configuration: %s", exc)
                 return
+        try:
+            new_cfg.worker_class  # noqa: B018 -- resolve now: a typo must not reach the fork
+        except (ConfigError, ValueError) as exc:
+            self.log.error("Reload failed, keeping the current configuration: %s", exc)
+            return
         self._setup_logging(new_cfg, old_cfg)
         if not new_cfg.preload_app:
             new_spec = getattr(new_cfg, "wsgi_app", None)
@@ -343,11 +354,14 @@ class Arbiter(WorkerPool):
             return
         master_pid = os.getpid()
         util.flush_stdio()
-        pid = os.fork()
-        if pid:
-            self.reexec_pid = pid
-            self.log.info("Started new master (pid: %s)", pid)
-            return
+        with self.signals.blocked():
+            pid = os.fork()
+            if pid == 0:
+                self._exec_new_master(master_pid)  # never returns
+        self.reexec_pid = pid
+        self.log.info("Started new master (pid: %s)", pid)
+
+    def _exec_new_master(self, master_pid: int) -> None:
         status = 1
         try:
             self.signals.reset_in_child()

@@ -24,8 +24,8 @@ from gunicorn.sockets import rebind_for_worker
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 
 if TYPE_CHECKING:
-    from gunicorn.arbiter.signals import SignalQueue
     from gunicorn.arbiter.sidecars import SidecarSupervisor
+    from gunicorn.arbiter.signals import SignalQueue
 
 
 class WorkerPool:
@@ -80,6 +80,10 @@ class WorkerPool:
         elif missing < 0:
             for worker in active[:-missing]:
                 self.retire_worker(worker.pid)
+        count = len(self.workers)
+        # The statsd logger turns this into the gunicorn.workers gauge (once per loop turn).
+        self.log.debug("%d workers", count,
+                       extra={"metric": "gunicorn.workers", "value": count, "mtype": "gauge"})
         now = time.monotonic()
         for pid, deadline in list(self._retiring.items()):
             if now >= deadline and pid in self.workers:
@@ -104,19 +108,23 @@ class WorkerPool:
                                    heartbeat_interval, self.cfg, self.log)
         self.cfg.pre_fork(self, worker)
         util.flush_stdio()
-        pid = os.fork()
-        if pid != 0:
-            worker.pid = pid
-            self.workers[pid] = worker
-            self.workers_spawned += 1
-            self.log.info("Booting worker with pid: %s", pid)
-            return pid
-        self._run_worker(worker)
-        raise AssertionError("unreachable")  # _run_worker ends in os._exit
+        with self.signals.blocked():
+            pid = os.fork()
+            if pid == 0:
+                self._run_worker(worker)  # never returns: ends in os._exit
+        worker.pid = pid
+        self.workers[pid] = worker
+        self.workers_spawned += 1
+        self.log.info("Booting worker with pid: %s", pid)
+        return pid
 
     def _prepare_child(self, keep: Any = None) -> None:
-        """Shared by workers and sidecars: shed what belongs to the master only."""
-        self.signals.reset_in_child()
+        """Shared by workers and sidecars: shed what belongs to the master only.
+
+        A worker (``keep``) leaves the signals blocked; Worker.init_process unblocks them
+        after installing its handlers.
+        """
+        self.signals.reset_in_child(unblock=keep is None)
         for other in self.workers.values():
             if other is not keep:
                 other.tmp.close()

@@ -23,6 +23,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from gunicorn import util
@@ -51,19 +52,22 @@ class SidecarSupervisor:
 
     ``prepare_child`` runs first thing in every forked sidecar (the arbiter closes its HTTP
     listeners and resets its signal handling there); ``environ`` returns the variables plugins
-    want in every child (``worker_environ``), set before the spec's own ``env``.
+    want in every child (``worker_environ``), set before the spec's own ``env``; ``fork_guard``
+    is entered around ``fork`` (the arbiter blocks its signals there).
     """
 
     def __init__(self, cfg: Any, log: Any, master_pid: int,
                  prepare_child: Callable[[], None],
                  environ: Callable[[], Mapping[str, str]] = dict,
-                 proc_name: str = "gunicorn") -> None:
+                 proc_name: str = "gunicorn",
+                 fork_guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
         self.cfg = cfg
         self.log = log
         self.master_pid = master_pid
         self.proc_name = proc_name
         self._prepare_child = prepare_child
         self._environ = environ
+        self._fork_guard = fork_guard
         self._sidecars: list[_Sidecar] = []
         self._stopping = False
 
@@ -120,9 +124,10 @@ class SidecarSupervisor:
     def _spawn(self, sidecar: _Sidecar) -> None:
         spec = sidecar.spec
         util.flush_stdio()
-        pid = os.fork()
-        if pid == 0:
-            self._run_child(spec)
+        with self._fork_guard():
+            pid = os.fork()
+            if pid == 0:
+                self._run_child(spec)  # never returns: ends in os._exit
         sidecar.pid = pid
         sidecar.started_at = time.monotonic()
         sidecar.respawn_at = None

@@ -17,6 +17,7 @@ import os
 import queue
 import select
 import signal
+from collections.abc import Iterator
 from types import FrameType
 
 from gunicorn import util
@@ -90,17 +91,36 @@ class SignalQueue:
             while os.read(self._read_fd, 4096):
                 pass
 
-    def reset_in_child(self) -> None:
-        """In a forked child: restore default handlers and drop the master's pipe.
+    @contextlib.contextmanager
+    def blocked(self) -> Iterator[None]:
+        """Hold the master's signals back around a fork.
 
-        Until this runs, a signal sent to the child would be queued in its copy of the queue
-        and written to the master's pipe (the fds are shared after fork).
+        A signal reaching the child between fork and :meth:`reset_in_child` would run the
+        master's handler there and be lost (a TERM swallowed that way leaves a worker running
+        until the SIGKILL deadline). Blocked, it stays pending and is delivered once the child
+        has its own dispositions; the parent gets its own pending signals when the block ends.
+        """
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def reset_in_child(self, unblock: bool = True) -> None:
+        """In a forked child: default dispositions, no master pipe, signals unblocked.
+
+        USR1 is ignored rather than defaulted: its default action terminates, and the master
+        may forward a log-reopen request before the worker has installed its own handler.
+        With ``unblock=False`` the signals stay blocked: a worker unblocks them once its own
+        handlers are in place, so a TERM sent while it boots is a graceful stop, not a kill.
         """
         signal.set_wakeup_fd(-1)
         for sig in MASTER_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGUSR1 else signal.SIG_DFL)
         for fd in (self._read_fd, self._write_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._read_fd = self._write_fd = -1
+        if unblock:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)

@@ -140,6 +140,9 @@ class Worker:
         if close_log is not None:
             close_log()
         self.init_signals()
+        # The arbiter forks with its signals blocked; anything sent while we booted is
+        # delivered now, to our own handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, INHERITED_SIGNALS)
         if getattr(self.cfg, "reload", False):
             self.start_reloader()
         self.load_wsgi()
@@ -199,18 +202,19 @@ class Worker:
 
     def init_signals(self) -> None:
         """Replace the master's handlers (inherited through fork) with the worker's."""
-        for sig in INHERITED_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        handlers: Iterable[tuple[int, Callable[[int, FrameType | None], None]]] = (
-            (signal.SIGTERM, self.handle_exit),
-            (signal.SIGINT, self.handle_quit),
-            (signal.SIGQUIT, self.handle_quit),
-            (signal.SIGUSR1, self.handle_usr1),
-            (signal.SIGABRT, self.handle_abort),
-        )
-        for sig, handler in handlers:
+        handlers: dict[int, Callable[[int, FrameType | None], None]] = {
+            signal.SIGTERM: self.handle_exit,
+            signal.SIGINT: self.handle_quit,
+            signal.SIGQUIT: self.handle_quit,
+            signal.SIGUSR1: self.handle_usr1,
+            signal.SIGABRT: self.handle_abort,
+        }
+        for sig, handler in handlers.items():
             signal.signal(sig, handler)
         signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+        for sig in INHERITED_SIGNALS:
+            if sig not in handlers and sig != signal.SIGWINCH:
+                signal.signal(sig, signal.SIG_DFL)
         # Graceful stop and log reopening must not abort a blocking send/recv half-way.
         signal.siginterrupt(signal.SIGTERM, False)
         signal.siginterrupt(signal.SIGUSR1, False)
