@@ -17,8 +17,10 @@ needed per request. ``worker_connections`` caps open connections: at the cap the
 taken out of the poller and new clients wait in the kernel backlog (never dropped) until a slot
 frees. On platforms without epoll a selectors-based poller emulates ONESHOT.
 
-Stopping: TERM stops accepting, closes idle keep-alive connections at once and lets in-flight
-requests finish for up to ``graceful_timeout``; QUIT/INT exit at once (base worker).
+Stopping: TERM stops accepting and lets in-flight requests finish for up to
+``graceful_timeout``; parked keep-alive connections are closed after at most ``DRAIN_IDLE_GRACE``
+seconds of idleness, and a request that arrives on one before that is served with
+``Connection: close`` (see ``_drain``); QUIT/INT exit at once (base worker).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gunicorn.workers.poller import make_poller
 _ACCEPT_SKIP = {errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EPERM}
 SWEEP_INTERVAL = 0.5
 FIRST_REQUEST_WAIT = 5.0
+DRAIN_IDLE_GRACE = 1.0
 
 
 class ThreadWorker(Worker):
@@ -148,22 +151,38 @@ class ThreadWorker(Worker):
                 self._release(conn)
 
     def _drain(self) -> None:
-        """Graceful stop: no new connections, idle ones closed, in-flight ones finish."""
+        """Graceful stop: no new connections; in-flight requests finish; parked ones wind down.
+
+        A parked keep-alive connection is not closed the instant TERM arrives: under load its
+        client has usually already sent the next request, and closing then loses that request
+        (the classic keep-alive close race, seen as dropped requests during a HUP). Instead each
+        parked connection gets ``DRAIN_IDLE_GRACE`` seconds (less if its keep-alive expires
+        sooner): a request arriving meanwhile is served with ``Connection: close`` (the worker
+        is no longer alive, so the handler refuses keep-alive), an idle one is closed.
+        """
         with self.lock:
             self._set_accepting(False)
-        deadline = time.monotonic() + float(getattr(self.cfg, "graceful_timeout", 30) or 0)
+        now = time.monotonic()
+        deadline = now + float(getattr(self.cfg, "graceful_timeout", 30) or 0)
+        for conn in list(self.conns.values()):
+            if conn.deadline:
+                conn.deadline = min(conn.deadline, now + DRAIN_IDLE_GRACE)
+        conns, jobs, wakeup = self.conns, self.jobs, self.wakeup_fd
         while True:
             now = time.monotonic()
-            self._close_parked(now, everything=True)
-            if not self.conns or now >= deadline:
+            self._close_parked(now)
+            if not conns or now >= deadline:
                 break
             self.notify()
-            # Only the wake-up fd matters now: parked connections are closed at the top of
-            # each turn, and busy ones are disarmed (ONESHOT) until their thread is done.
-            if self.wakeup_fd in self.poller.poll(0.05):
-                self.drain_wakeup()
-        if self.conns:
-            self.log.warning("graceful timeout: %d connection(s) still open", len(self.conns))
+            for fd in self.poller.poll(0.05):
+                conn = conns.get(fd)
+                if conn is not None:
+                    conn.deadline = 0.0  # busy: its pool thread closes it after the response
+                    jobs.put(conn)
+                elif fd == wakeup:
+                    self.drain_wakeup()
+        if conns:
+            self.log.warning("graceful timeout: %d connection(s) still open", len(conns))
 
     # -- pool threads -------------------------------------------------------------------------
 
