@@ -70,7 +70,7 @@ def pid_alive(pid: int) -> bool:
     # A zombie still answers kill(0); treat it as dead.
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):  # it vanished meanwhile
         return False
     return state != "Z"
 

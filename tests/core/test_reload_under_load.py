@@ -17,6 +17,18 @@ WORKER_ARGS = {
 }
 
 
+def hup_and_wait_replaced(srv: GunicornServer, count: int = 2) -> set[int]:
+    """HUP the master; return once ``count`` workers run and none of the old ones is left."""
+    before = set(srv.worker_pids())
+    srv.send_signal(signal.SIGHUP)
+
+    def replaced() -> set[int]:
+        now = set(srv.worker_pids())
+        return now if len(now) == count and not (now & before) else set()
+
+    return wait_until(replaced, 30, message="workers replaced")  # type: ignore[return-value]
+
+
 class LoadGenerator:
     """``clients`` threads sending GET / over keep-alive connections until stopped."""
 
@@ -66,14 +78,10 @@ def test_two_hups_under_load_drop_no_request(worker):
             wait_until(lambda: load.ok > 200, 20, message="load to start")
             seen = set(first)
             for _ in range(2):
-                before = set(srv.worker_pids())
-                srv.send_signal(signal.SIGHUP)
-                # The reload is over when two workers run and none of the old ones is left.
-                wait_until(lambda: (len(now := set(srv.worker_pids())) == 2
-                                    and not (now & before)), 30, message="workers replaced")
-                seen |= set(srv.worker_pids())
+                seen |= hup_and_wait_replaced(srv)
                 served = load.ok
-                wait_until(lambda: load.ok > served + 200, 20, message="serving after reload")
+                wait_until(lambda served=served: load.ok > served + 200, 20,
+                           message="serving after reload")
         assert load.errors == []
         assert len(seen) == 6  # two generations replaced both workers
         assert load.ok > 600
@@ -89,10 +97,7 @@ def test_wrk_sees_no_error_across_two_hups():
         try:
             for _ in range(2):
                 time.sleep(1.5)  # let wrk run at full load between reloads (load shape, not sync)
-                before = set(srv.worker_pids())
-                srv.send_signal(signal.SIGHUP)
-                wait_until(lambda: (len(now := set(srv.worker_pids())) == 2
-                                    and not (now & before)), 30, message="workers replaced")
+                hup_and_wait_replaced(srv)
             out, _ = wrk.communicate(timeout=30)
         finally:
             if wrk.poll() is None:

@@ -200,13 +200,14 @@ class ThreadWorker(Worker):
                 conn.close()
                 outcome = Outcome.CLOSED
             if outcome is Outcome.PARK:
-                if self.alive:
-                    conn.deadline = time.monotonic() + self.keepalive
-                    try:
-                        self.poller.rearm(conn.fd)
-                        continue
-                    except OSError:
-                        conn.deadline = 0.0
+                # Parked even while stopping: the drain serves or expires it (see _drain).
+                idle = self.keepalive if self.alive else min(self.keepalive, DRAIN_IDLE_GRACE)
+                conn.deadline = time.monotonic() + idle
+                try:
+                    self.poller.rearm(conn.fd)
+                    continue
+                except OSError:
+                    conn.deadline = 0.0
                 conn.close()
             self._release(conn)
 

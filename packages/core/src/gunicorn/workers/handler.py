@@ -250,7 +250,10 @@ class RequestHandler:
                     conn.skip_buffered_body()
             except (HTTPError, OSError):
                 keep = False
-        return keep and worker.alive
+        # Not `keep and worker.alive`: a response that promised keep-alive must not be followed
+        # by a close the client cannot expect (its next request may already be on the wire); a
+        # stopping worker parks the connection and its drain answers with Connection: close.
+        return keep
 
     def _fail(self, conn: Connection, resp: Response, status: int, reason: str) -> bool:
         """Send an error page if nothing was sent yet; the connection closes either way."""
