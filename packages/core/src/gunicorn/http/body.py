@@ -43,6 +43,21 @@ def _incomplete(buf: bytearray) -> errors.IncompleteRequest:
     return errors.IncompleteRequest(len(buf) + 1, "connection closed inside a request body")
 
 
+
+def _take(buf: bytearray, limit: int, max_data: int | None) -> bytes:
+    """Remove and return up to ``limit`` (and ``max_data``, when positive) bytes from ``buf``."""
+    available = len(buf)
+    size = limit if available > limit else available
+    if max_data is not None and size > max_data > 0:
+        size = max_data
+    if size == available:  # the common case: hand over the whole buffer without shifting it
+        data = bytes(buf)
+        buf.clear()
+    else:
+        data = bytes(buf[:size])
+        del buf[:size]
+    return data
+
 class LengthReader:
     """Body framed by Content-Length (or empty)."""
 
@@ -60,16 +75,8 @@ class LengthReader:
             if eof:
                 raise _incomplete(buf)
             return NEED_DATA
-        size = remaining if available > remaining else available
-        if max_data is not None and size > max_data > 0:
-            size = max_data
-        if size == available:
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:size])
-            del buf[:size]
-        self.remaining = remaining - size
+        data = _take(buf, remaining, max_data)
+        self.remaining = remaining - len(data)
         return Data(data)
 
 
@@ -127,17 +134,8 @@ class ChunkedReader:
             if eof:
                 raise _incomplete(buf)
             return NEED_DATA
-        remaining = self._remaining
-        size = remaining if available > remaining else available
-        if max_data is not None and size > max_data > 0:
-            size = max_data
-        if size == available:
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:size])
-            del buf[:size]
-        self._remaining = remaining - size
+        data = _take(buf, self._remaining, max_data)
+        self._remaining -= len(data)
         if self._remaining == 0:
             self._state = _Chunk.DATA_END
         return Data(data)

@@ -139,7 +139,10 @@ class Response:
             data = bytes(data)
         if not data:
             return
-        out = framer.body(data)
+        self._send_with_head(framer.body(data))
+
+    def _send_with_head(self, out: bytes) -> None:
+        """Send ``out``, preceded by the response head if it has not gone out yet (one write)."""
         head = self._head
         if head is not None:
             self._head = None
@@ -176,13 +179,7 @@ class Response:
                 body = b"".join(result)  # TypeError for a str chunk, as with write()
             if type(body) is not bytes:
                 body = self._check_chunk(body)
-            out = framer.body(body) + framer.end() if body else framer.end()
-            head = self._head
-            if head is not None:
-                self._head = None
-                out = head + out
-            if out:
-                self._transport.send(out)
+            self._send_with_head(framer.body(body) + framer.end() if body else framer.end())
             return
         if type(result) is FileWrapper and self._try_sendfile(result):
             return
@@ -201,13 +198,7 @@ class Response:
         framer = self._framer
         if framer is None:
             raise ResponseNotStarted("the application returned without calling start_response")
-        out = framer.end()
-        head = self._head
-        if head is not None:
-            self._head = None
-            out = head + out
-        if out:
-            self._transport.send(out)
+        self._send_with_head(framer.end())
 
     def _try_sendfile(self, wrapper: FileWrapper) -> bool:
         """Send a file with ``os.sendfile``; False when the generic path must be used."""
@@ -225,10 +216,7 @@ class Response:
         except OSError:
             return False
         count = min(self._length, max(available, 0))
-        head = self._head or b""
-        self._head = None
-        if head:
-            self._transport.send(head)
+        self._send_with_head(b"")
         sent = self._transport.sendfile(fd, offset, count) if count else 0
         self._extra_sent += sent
         if sent < self._length:
