@@ -36,7 +36,7 @@ docs: venv
 
 bench: venv
 	PYTHON=/tmp/peers/bin/python OURS=$(CURDIR)/$(BIN)/python /tmp/peers/bin/python \
-	  ../shared/bench/suite.py ../shared/bench/suites/ours-vs-peers-h1.txt --rounds 3
+	  ../shared/bench/suite.py docs/bench-core-h1.txt --rounds 5
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache
