@@ -50,8 +50,8 @@ def load_app(spec: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name) and exc.name == module_name.split(".")[0] \
-                or exc.name == module_name:
+        missing = exc.name or ""
+        if missing == module_name or module_name.startswith(missing + "."):
             raise AppImportError(f"no module named {module_name!r}") from exc
         raise  # an import inside the user's module failed: show the real traceback
     candidates = [expr] if sep else ["application", "app"]

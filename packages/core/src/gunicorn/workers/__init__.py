@@ -6,7 +6,6 @@ would be. ``-k`` also accepts a dotted path (``mypkg.workers.MyWorker``) or a cl
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -32,12 +31,9 @@ def load_worker_class(spec: Any) -> type:
     if matches:
         return matches[0].load()
     if "." in name:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            module = importlib.import_module(module_name)
-            cls = getattr(module, attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot import worker class {name!r}: {exc}") from exc
+        from gunicorn.config.validators import import_dotted
+
+        cls = import_dotted(name)  # ValueError naming what could not be imported
         if not isinstance(cls, type):
             raise ValueError(f"{name!r} is not a class")
         return cls

@@ -11,6 +11,7 @@ A connection implements :class:`gunicorn.wsgi.input.BodySource` (``read_body``) 
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -26,6 +27,23 @@ SENDFILE_BLOCK = 1 << 30  # bytes per os.sendfile call (gunicorn sends 1 GiB blo
 
 # recv()/send() outcomes that mean "try again once the socket is ready".
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+# accept() failures that concern only the connection being accepted, not the listener.
+_ACCEPT_SKIP = frozenset({errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR,
+                          errno.EPERM})
+
+
+def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
+    """Accept one waiting connection from a non-blocking listener; None when there is none."""
+    try:
+        return listener.accept()
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in _ACCEPT_SKIP:
+            return None
+        raise
 
 
 class ConnectionLost(OSError):

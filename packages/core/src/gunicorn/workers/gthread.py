@@ -25,18 +25,16 @@ seconds of idleness, and a request that arrives on one before that is served wit
 
 from __future__ import annotations
 
-import errno
 import queue
 import socket
 import threading
 import time
 
 from gunicorn.workers.base import Worker
-from gunicorn.workers.connection import Connection
+from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import Outcome, RequestHandler
 from gunicorn.workers.poller import make_poller
 
-_ACCEPT_SKIP = {errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EPERM}
 SWEEP_INTERVAL = 0.5
 FIRST_REQUEST_WAIT = 5.0
 DRAIN_IDLE_GRACE = 1.0
@@ -105,14 +103,10 @@ class ThreadWorker(Worker):
 
     def _accept(self, listener: socket.socket) -> None:
         while len(self.conns) < self.max_conns:
-            try:
-                sock, peer = listener.accept()
-            except BlockingIOError:
+            accepted = accept_nowait(listener)
+            if accepted is None:
                 return
-            except OSError as exc:
-                if exc.errno in _ACCEPT_SKIP:
-                    return
-                raise
+            sock, peer = accepted
             if isinstance(peer, tuple):
                 # The head and body of a streamed response go out in separate sends; Nagle
                 # would hold the second one for the client's delayed ACK.
@@ -141,11 +135,11 @@ class ThreadWorker(Worker):
             else:
                 self.poller.unwatch(fd)
 
-    def _close_parked(self, now: float, everything: bool = False) -> None:
-        """Close idle keep-alive connections past their deadline (all of them if ``everything``)."""
+    def _close_parked(self, now: float) -> None:
+        """Close idle keep-alive connections past their deadline."""
         for conn in list(self.conns.values()):
             deadline = conn.deadline
-            if deadline and (everything or deadline <= now):
+            if deadline and deadline <= now:
                 self.poller.discard(conn.fd)  # the fd is still open: safe to unregister
                 conn.close()
                 self._release(conn)

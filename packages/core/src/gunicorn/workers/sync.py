@@ -17,10 +17,8 @@ import select
 from typing import Any
 
 from gunicorn.workers.base import Worker
+from gunicorn.workers.connection import accept_nowait
 from gunicorn.workers.handler import RequestHandler
-
-# accept() failures that concern only the connection being accepted.
-_ACCEPT_SKIP = {errno.EAGAIN, errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EPERM}
 
 
 class SyncWorker(Worker):
@@ -61,14 +59,10 @@ class SyncWorker(Worker):
         served = False
         for sock in listeners:
             while self.alive:
-                try:
-                    client, peer = sock.accept()
-                except BlockingIOError:
+                accepted = accept_nowait(sock)
+                if accepted is None:
                     break
-                except OSError as exc:
-                    if exc.errno in _ACCEPT_SKIP:
-                        break
-                    raise
+                client, peer = accepted
                 served = True
                 conn = handler.connection(client, peer)
                 handler.serve(conn, handler.io_timeout)
