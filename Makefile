@@ -3,8 +3,12 @@ PYTHON     ?= python3
 VENV       := .venv
 BIN        := $(VENV)/bin
 PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml))
-TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis httpx flask django ruff build hatchling inotify_simple
+TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
+              inotify_simple websockets starlette fastapi h2
+# Optional extras of the packages, installed so every code path is tested.
+EXTRAS     := packages/core:asgi,uvloop
 STAMP      := $(VENV)/.installed
+extras      = $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(subst :, ,$(e)))),[$(word 2,$(subst :, ,$(e)))]))
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
@@ -15,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e $(p)) $(TEST_TOOLS)
+	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e '$(p)$(call extras,$(p))') $(TEST_TOOLS)
 	touch $@
 
 run: venv
