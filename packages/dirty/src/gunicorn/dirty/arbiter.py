@@ -1,0 +1,449 @@
+"""The dirty arbiter: a sidecar of the gunicorn master that runs the dirty worker pool.
+
+::
+
+    HTTP worker --DirtyClient--> arbiter.sock --> DirtyArbiter --socketpair--> dirty worker
+                                                  | Router: per-app queues,  | loads its apps,
+                                                  | least-busy dispatch,     | runs calls
+                                                  | id mapping, timeouts     |
+                                                  | stash, STATUS, MANAGE    |
+
+The arbiter is one asyncio process (uvloop when installed). It binds ``arbiter.sock`` in the
+private directory the plugin chose, forks the workers, routes REQUEST frames (see
+:mod:`gunicorn.dirty.router`), forwards replies by id without re-encoding their bodies, answers
+STASH, STATUS and MANAGE inline, and supervises the workers (:mod:`gunicorn.dirty.supervisor`).
+
+Signals: HUP replaces the workers (new ones up first), USR1 reopens logs here and in every
+worker, TERM stops gracefully, QUIT and INT quickly, TTIN/TTOU add or remove a worker. The
+arbiter exits within a second when the master dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import stat
+import time
+from typing import Any
+
+from gunicorn import util
+from gunicorn.dirty.allocation import Allocator
+from gunicorn.dirty.app import declared_workers, import_app_class
+from gunicorn.dirty.codec import (
+    FrameDecoder,
+    MessageType,
+    encode_error,
+    encode_frame,
+    encode_raw,
+)
+from gunicorn.dirty.errors import (
+    DirtyAppNotFoundError,
+    DirtyConnectionError,
+    DirtyError,
+    DirtyProtocolError,
+    DirtyTimeoutError,
+    DirtyWorkerError,
+    StashError,
+    error_from_payload,
+)
+from gunicorn.dirty.router import Call, Router
+from gunicorn.dirty.specs import parse_specs, resolve_limits
+from gunicorn.dirty.stash.saver import StashSaver
+from gunicorn.dirty.stash.store import StashStore
+from gunicorn.dirty.supervisor import Supervisor
+
+MONITOR_INTERVAL = 0.5
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection (an HTTP worker's DirtyClient, ctl, a stash user)."""
+
+    def __init__(self, arbiter: DirtyArbiter) -> None:
+        self.arbiter = arbiter
+        self.decoder = FrameDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.calls: dict[int, Call] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.arbiter.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.decoder.feed(data)
+            for frame in self.decoder:
+                self.arbiter.on_client_frame(self, frame)
+        except DirtyProtocolError as exc:
+            self.arbiter.log.warning("Dirty client sent a malformed frame: %s", exc)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.arbiter.clients.discard(self)
+        self.arbiter.on_client_lost(self)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class DirtyArbiter:
+    """The dirty arbiter process. ``on_dirty_starting(arbiter)`` receives this object.
+
+    Attributes for hooks and STATUS: ``pid``, ``cfg``, ``log``, ``socket_path``,
+    ``workers`` (pid -> :class:`~gunicorn.dirty.pool.WorkerHandle`), ``specs``.
+    """
+
+    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.socket_path = socket_path
+        self.master_pid = master_pid
+        self.pid = os.getpid()
+        self.clients: set[ClientConnection] = set()
+        self.router = Router(float(cfg.dirty_timeout), int(cfg.dirty_max_queue))
+        _prepare_import_path(cfg)
+        self.specs = resolve_limits(parse_specs(cfg.dirty_apps), self._class_limit)
+        self.allocator = Allocator(self.specs)
+        self.broken: dict[str, DirtyError] = {}
+        self.stash = _make_stash(self.specs, log)
+        self.stash_saver: StashSaver | None = None
+        if cfg.dirty_stash_file:
+            self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
+                                          cfg.dirty_stash_save_interval, log)
+        self.supervisor = Supervisor(self)
+        self.server: asyncio.AbstractServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._graceful = True
+        self.started_at = time.monotonic()
+
+    @property
+    def workers(self) -> dict[int, Any]:
+        return {h.pid: h for h in self.supervisor.handles.values()}
+
+    def _class_limit(self, path: str) -> int | None:
+        try:
+            return declared_workers(import_app_class(path))
+        except Exception as exc:  # user code at import: the worker reports it properly later
+            self.log.warning("Cannot read the worker limit of dirty app %s: %s", path, exc)
+            return None
+
+    # -- process life -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopped; returns the exit code."""
+        from gunicorn.dirty.worker import new_event_loop
+
+        self.pid = os.getpid()
+        os.environ["GUNICORN_DIRTY_SOCKET"] = self.socket_path
+        util.set_process_title(f"dirty-arbiter [{self.cfg.proc_name or 'gunicorn'}]")
+        self.cfg.on_dirty_starting(self)
+        loop = new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main(loop))
+        finally:
+            self._remove_socket()
+            with contextlib.suppress(Exception):  # best effort: the process is ending
+                loop.close()
+        self.log.info("Dirty arbiter exiting (pid: %s)", self.pid)
+        return 0
+
+    async def _main(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._stop = asyncio.Event()
+        self._install_signals(loop)
+        self._prepare_socket_dir()
+        if self.stash_saver is not None:
+            self.stash_saver.load()  # before the socket exists: nobody sees an empty stash
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        old_umask = os.umask(0o177)
+        try:
+            self.server = await loop.create_unix_server(lambda: ClientConnection(self),
+                                                        path=self.socket_path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.socket_path, 0o600)
+        self.log.info("Dirty arbiter listening at %s (pid: %s)", self.socket_path, self.pid)
+        self.supervisor.start(self.allocator.initial(self.cfg.dirty_workers))
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), MONITOR_INTERVAL)
+            self._tick()
+        await self._shutdown()
+
+    def _prepare_socket_dir(self) -> None:
+        directory = os.path.dirname(self.socket_path)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        info = os.lstat(directory)
+        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+                or info.st_mode & 0o077):
+            raise DirtyError(f"{directory} is not a private directory owned by this user")
+
+    def _remove_socket(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.socket_path))
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        handlers = {
+            signal.SIGTERM: lambda: self.stop(graceful=True),
+            signal.SIGINT: lambda: self.stop(graceful=False),
+            signal.SIGQUIT: lambda: self.stop(graceful=False),
+            signal.SIGHUP: self.supervisor.reload,
+            signal.SIGUSR1: self._reopen_logs,
+            signal.SIGTTIN: lambda: self.supervisor.add(1),
+            signal.SIGTTOU: lambda: self.supervisor.remove(1),
+        }
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+
+    def _reopen_logs(self) -> None:
+        self.log.reopen_files()
+        self.supervisor.signal_all(signal.SIGUSR1)
+
+    def stop(self, graceful: bool) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self._graceful = graceful
+            self._stop.set()
+
+    def _tick(self) -> None:
+        if os.getppid() != self.master_pid:
+            self.log.warning("Master %s is gone, dirty arbiter shutting down", self.master_pid)
+            self.stop(graceful=False)
+            return
+        now = time.monotonic()
+        for call in self.router.expired(now):
+            handle = self.supervisor.handle_of(call.worker)
+            timeout = self.router.timeout
+            self.log.error("Dirty call %s.%s timed out after %ss in worker %s", call.app,
+                           _action(call), timeout, handle.pid if handle else "?")
+            self._cancel_in_worker(call, now)
+            self._reply_error(call, DirtyTimeoutError(
+                f"dirty call timed out after {timeout}s (dirty_timeout)", timeout))
+            if handle is not None:
+                self.supervisor.recycle(handle, "a call timed out")
+        self.supervisor.tick(now)
+        self.stash.expire(now)
+        if self.stash_saver is not None:
+            self.stash_saver.tick(now)
+
+    async def _shutdown(self) -> None:
+        graceful = self._graceful
+        self.log.info("Dirty arbiter stopping (%s)", "graceful" if graceful else "quick")
+        if self.server is not None:
+            self.server.close()
+        self._remove_socket()
+        for call in self.router.fail_all_queued():
+            self._reply_error(call, DirtyConnectionError("the dirty arbiter is shutting down",
+                                                         self.socket_path))
+        await self.supervisor.stop(graceful)
+        for call in self.router.drain_all():
+            self._reply_error(call, DirtyConnectionError("the dirty arbiter stopped",
+                                                         self.socket_path))
+        for client in list(self.clients):
+            client.close()
+        if self.stash_saver is not None:
+            self.stash_saver.save_now()
+
+    # -- client frames ------------------------------------------------------------------------
+
+    def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
+        kind, rid = frame.type, frame.request_id
+        if kind is MessageType.REQUEST:
+            self._on_request(client, rid, frame.body, frame.payload())
+        elif kind is MessageType.CANCEL:
+            call = client.calls.pop(rid, None)
+            if call is not None:
+                self._cancel_in_worker(call, time.monotonic())
+        elif kind is MessageType.CREDIT:
+            call = client.calls.get(rid)
+            if call is not None and call.worker is not None:
+                self.supervisor.send(call.worker.key,
+                                     encode_raw(MessageType.CREDIT, call.worker_id, frame.body))
+        elif kind is MessageType.STATUS:
+            client.send(encode_frame(MessageType.RESPONSE, rid, {"result": self.status()}))
+        elif kind is MessageType.MANAGE:
+            self._inline(client, rid, lambda: self.supervisor.manage(frame.payload()))
+        elif kind is MessageType.STASH:
+            self._inline(client, rid, lambda: self._stash(frame.payload()))
+        else:
+            client.send(encode_error(rid, DirtyProtocolError(
+                f"a client may not send {kind.name} frames")))
+
+    def _inline(self, client: ClientConnection, rid: int, fn: Any) -> None:
+        try:
+            data = encode_frame(MessageType.RESPONSE, rid, {"result": fn()})
+        except DirtyError as exc:
+            data = encode_error(rid, exc)
+        client.send(data)
+
+    def _stash(self, payload: Any) -> Any:
+        if not isinstance(payload, dict):
+            raise DirtyProtocolError("STASH body is not a map")
+        return self.stash.apply(payload, time.monotonic())
+
+    def _on_request(self, client: ClientConnection, rid: int, body: bytes, payload: Any) -> None:
+        app = payload.get("app") if isinstance(payload, dict) else None
+        if not isinstance(app, str):
+            client.send(encode_error(rid, DirtyProtocolError("REQUEST without an app path")))
+            return
+        if rid in client.calls:
+            client.send(encode_error(rid, DirtyProtocolError(f"request id {rid} is in use")))
+            return
+        if not self.allocator.check(app):
+            client.send(encode_error(rid, DirtyAppNotFoundError(app)))
+            return
+        if app in self.broken and not self.router.holders(app, accepting_only=False):
+            client.send(encode_error(rid, self.broken[app]))
+            return
+        call = Call(client, rid, app, body)
+        try:
+            dispatch = self.router.submit(call, time.monotonic())
+        except DirtyError as exc:
+            client.send(encode_error(rid, self.broken.get(app, exc)))
+            return
+        client.calls[rid] = call
+        if dispatch is not None:
+            self._forward(call)
+
+    def _forward(self, call: Call) -> None:
+        assert call.worker is not None
+        self.supervisor.send(call.worker.key,
+                             encode_raw(MessageType.REQUEST, call.worker_id, call.body))
+
+    def _cancel_in_worker(self, call: Call, now: float) -> None:
+        call.client.calls.pop(call.client_id, None)
+        key = call.worker.key if call.worker is not None else None
+        worker_id = call.worker_id
+        held, dispatches = self.router.cancel(call, now)
+        if held and key is not None:
+            self.supervisor.send(key, encode_raw(MessageType.CANCEL, worker_id, b""))
+        for dispatch in dispatches:
+            self._forward(dispatch.call)
+
+    def on_client_lost(self, client: ClientConnection) -> None:
+        now = time.monotonic()
+        for call in list(client.calls.values()):
+            self._cancel_in_worker(call, now)
+        client.calls.clear()
+
+    def _reply_error(self, call: Call, error: DirtyError) -> None:
+        call.client.calls.pop(call.client_id, None)
+        call.client.send(encode_error(call.client_id, error))
+
+    # -- worker frames ------------------------------------------------------------------------
+
+    def on_worker_frame(self, key: Any, pid: int, frame: Any) -> None:
+        kind, wid = frame.type, frame.request_id
+        now = time.monotonic()
+        if kind is MessageType.CHUNK:
+            call = self.router.lookup(key, wid)
+            if call is None:
+                self.log.debug("Dropped a chunk for unknown id %s from worker %s", wid, pid)
+                return
+            self.router.progress(call, now)
+            call.client.send(encode_raw(kind, call.client_id, frame.body))
+            return
+        if kind in (MessageType.RESPONSE, MessageType.ERROR, MessageType.END):
+            call, dispatches = self.router.finish(key, wid, now)
+            if call is None:
+                self.log.debug("Dropped a late %s for id %s from worker %s", kind.name, wid, pid)
+            elif call.client.calls.pop(call.client_id, None) is not None:
+                call.client.send(encode_raw(kind, call.client_id, frame.body))
+            for dispatch in dispatches:
+                self._forward(dispatch.call)
+            return
+        if kind is MessageType.STATUS and wid == 0:
+            self.supervisor.booted(key, frame.payload() or {})
+            return
+        self.log.warning("Dirty worker %s sent an unexpected %s frame", pid, kind.name)
+
+    def fail_calls(self, calls: list[Call], pid: int, how: str) -> None:
+        for call in calls:
+            self._reply_error(call, DirtyWorkerError(
+                f"dirty worker {pid} {how} while running {call.app}.{_action(call)}", pid))
+
+    def redispatch(self, dispatches: list[Any]) -> None:
+        for dispatch in dispatches:
+            self._forward(dispatch.call)
+
+    def mark_broken(self, app: str, payload: Any) -> None:
+        self.broken[app] = error_from_payload(payload)
+        if not self.router.holders(app, accepting_only=False):
+            for call in self.router.fail_queued(app):
+                self._reply_error(call, self.broken[app])
+
+    # -- STATUS -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        handles = sorted(self.supervisor.handles.values(), key=lambda h: h.age)
+        workers = []
+        for h in handles:
+            state = self.router.workers.get(h.age)
+            workers.append({
+                "pid": h.pid, "age": h.age, "apps": list(h.apps), "booted": h.booted,
+                "retiring": h.retiring, "failed_apps": sorted(h.failed),
+                "in_flight": len(state.inflight) if state else 0,
+                "queued": sum(self.router.queued(a) for a in h.apps),
+                "last_heartbeat": round(h.last_heartbeat(), 2),
+                "uptime": round(time.monotonic() - h.started_at, 2),
+            })
+        apps = [{
+            "path": spec.import_path, "limit": spec.limit,
+            "workers": [h.pid for h in handles if spec.import_path in h.apps and not h.retiring
+                        and spec.import_path not in h.failed],
+            "queued": self.router.queued(spec.import_path),
+            "error": str(self.broken[spec.import_path]) if spec.import_path in self.broken
+            else None,
+        } for spec in self.specs]
+        return {"arbiter_pid": self.pid, "socket": self.socket_path,
+                "uptime": round(time.monotonic() - self.started_at, 2),
+                "worker_count": sum(1 for h in handles if not h.retiring),
+                "target_workers": self.supervisor.target, "workers": workers, "apps": apps,
+                "threads": self.cfg.dirty_threads, "max_queue": self.router.max_queue,
+                "timeout": self.router.timeout}
+
+
+def _prepare_import_path(cfg: Any) -> None:
+    """Make app modules importable as HTTP workers do (``--chdir``, ``--pythonpath``)."""
+    from gunicorn.app.loader import ensure_path
+
+    ensure_path(os.getcwd())
+    for path in reversed((cfg.pythonpath or "").split(",")):
+        if path.strip():
+            ensure_path(os.path.abspath(path.strip()))
+
+
+def _action(call: Call) -> str:
+    # The action name is only needed for messages: decode lazily from the raw body.
+    from gunicorn.dirty.codec import decode_body
+
+    try:
+        return str(decode_body(call.body).get("action"))
+    except (DirtyError, AttributeError):
+        return "?"
+
+
+def _make_stash(specs: list[Any], log: Any) -> StashStore:
+    """The stash store, with the tables the apps declare in ``stashes`` created."""
+    store = StashStore()
+    for spec in specs:
+        try:
+            declared = getattr(import_app_class(spec.import_path), "stashes", ()) or ()
+        except Exception:  # noqa: BLE001 - user code at import; already reported by the limit lookup
+            continue
+        names = [declared] if isinstance(declared, str) else list(declared)
+        try:
+            store.ensure(names)
+        except StashError as exc:
+            log.warning("%s: bad stashes declaration %r: %s", spec.import_path, declared, exc)
+    return store

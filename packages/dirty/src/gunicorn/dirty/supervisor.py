@@ -1,0 +1,324 @@
+"""Supervision of the dirty workers: spawn, boot, replace, scale, recycle, stop.
+
+* A worker that dies after booting is replaced at once by a worker with the same apps.
+* A worker that dies before booting counts as a boot failure: the replacement waits, doubling
+  from :data:`BACKOFF_MIN` up to :data:`BACKOFF_MAX`, and meanwhile calls for apps nobody holds
+  fail fast with :class:`DirtyNoWorkersAvailableError` instead of waiting.
+* HUP: every worker gets a replacement; an old worker is retired once its replacement booted.
+* A worker whose call timed out, or whose event loop stopped beating, is recycled: a replacement
+  starts and the old one gets SIGTERM, then SIGKILL after ``dirty_graceful_timeout``.
+* TTIN/TTOU and MANAGE add/remove go through :class:`~gunicorn.dirty.allocation.Allocator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.dirty.errors import DirtyError, DirtyNoWorkersAvailableError
+from gunicorn.dirty.pool import ArbiterLink, WorkerHandle, fork_worker, reap
+from gunicorn.workers.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.arbiter import DirtyArbiter
+
+BACKOFF_MIN = 0.5
+BACKOFF_MAX = 30.0
+QUICK_STOP = 1.0
+STOP_POLL = 0.05
+REAP_DELAY = 0.02
+REAP_TRIES = 100
+
+
+class Supervisor:
+    """The worker processes of one dirty arbiter, keyed by age (the router uses the same key)."""
+
+    def __init__(self, arbiter: DirtyArbiter) -> None:
+        self.arbiter = arbiter
+        self.cfg = arbiter.cfg
+        self.log = arbiter.log
+        self.handles: dict[int, WorkerHandle] = {}
+        self._by_pid: dict[int, WorkerHandle] = {}
+        self._age = 0
+        self.target = 0
+        self._respawns: list[tuple[float, tuple[str, ...], WorkerHandle | None]] = []
+        self._boot_failures = 0
+        self._stopping = False
+
+    # -- spawning -----------------------------------------------------------------------------
+
+    def start(self, plans: list[tuple[str, ...]]) -> None:
+        wanted = self.cfg.dirty_workers
+        if len(plans) < wanted:
+            self.log.info("Starting %d dirty workers instead of %d: the others would load no "
+                          "app (every app is at its worker limit)", len(plans), wanted)
+        for apps in plans:
+            self.spawn(apps)
+        self.target = len(plans)
+
+    def spawn(self, apps: tuple[str, ...], replaces: WorkerHandle | None = None) -> WorkerHandle:
+        self._age += 1
+        handle = WorkerHandle(self._age, apps, Heartbeat(self.cfg))
+        handle.replaces = replaces
+        sock = fork_worker(handle, self.cfg, self.log, self._inherited_fds)
+        self.handles[handle.age] = handle
+        self._by_pid[handle.pid] = handle
+        self.arbiter.router.add_worker(handle.age, apps, self.cfg.dirty_threads)
+        link = ArbiterLink(handle, self._on_frame, self._on_lost, self.log)
+        handle.link = link
+        handle.sock = sock
+        loop = asyncio.get_running_loop()
+        loop.create_task(loop.create_unix_connection(lambda: link, sock=sock))
+        self.log.info("Spawned dirty worker (pid: %s) for %s", handle.pid, ", ".join(apps))
+        try:
+            self.cfg.dirty_post_fork(self.arbiter, handle)
+        except Exception:  # user hook: log it, the worker is already running
+            self.log.exception("dirty_post_fork hook failed")
+        return handle
+
+    def _inherited_fds(self) -> list[int]:
+        """Descriptors of the arbiter that a new worker must not keep open."""
+        fds: list[int] = []
+        server = self.arbiter.server
+        for sock in (server.sockets if server is not None else ()):
+            fds.append(sock.fileno())
+        for client in self.arbiter.clients:
+            if client.transport is not None:
+                sock = client.transport.get_extra_info("socket")
+                if sock is not None:
+                    fds.append(sock.fileno())
+        for handle in self.handles.values():
+            fds.append(handle.heartbeat.fileno())
+            sock = getattr(handle, "sock", None)
+            transport = handle.link.transport if handle.link is not None else None
+            if transport is not None and transport.get_extra_info("socket") is not None:
+                fds.append(transport.get_extra_info("socket").fileno())
+            elif sock is not None and sock.fileno() >= 0:
+                fds.append(sock.fileno())
+        return [fd for fd in fds if fd >= 0]
+
+    # -- worker events ------------------------------------------------------------------------
+
+    def _on_frame(self, handle: WorkerHandle, frame: Any) -> None:
+        self.arbiter.on_worker_frame(handle.age, handle.pid, frame)
+
+    def _on_lost(self, handle: WorkerHandle) -> None:
+        # EOF on the socketpair comes as soon as the worker dies, before SIGCHLD is handled:
+        # fail its calls now rather than at the next reap.
+        calls = self.arbiter.router.remove_worker(handle.age)
+        self.arbiter.fail_calls(calls, handle.pid, "died")
+        if handle.pid in self._by_pid and not self._stopping:
+            # Usually the worker just died: reap it soon so its replacement starts at once
+            # (SIGCHLD belongs to uvloop, so there is no signal to wait for).
+            asyncio.get_running_loop().call_soon(self._reap_pid, handle, 0)
+
+    def _reap_pid(self, handle: WorkerHandle, tries: int) -> None:
+        if handle.pid not in self._by_pid:
+            return
+        try:
+            pid, status = os.waitpid(handle.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = handle.pid, 0
+        if pid:
+            self._by_pid.pop(handle.pid, None)
+            self._exited(handle, status)
+        elif tries >= REAP_TRIES:
+            handle.signal(signal.SIGKILL)  # lost its link but still running: it is useless
+        else:
+            asyncio.get_running_loop().call_later(REAP_DELAY, self._reap_pid, handle, tries + 1)
+
+    def booted(self, age: int, notice: dict[str, Any]) -> None:
+        handle = self.handles.get(age)
+        if handle is None:
+            return
+        handle.booted = True
+        failed = notice.get("failed") or {}
+        handle.failed = dict(failed)
+        self._boot_failures = 0
+        state = self.arbiter.router.workers.get(age)
+        if state is not None and failed:
+            state.apps = tuple(a for a in state.apps if a not in failed)
+        for app in handle.apps:
+            if app in failed:
+                self.arbiter.mark_broken(app, failed[app])
+            else:
+                self.arbiter.broken.pop(app, None)
+        self.log.info("Dirty worker %s booted", handle.pid)
+        if not handle.retiring:
+            self.arbiter.redispatch(self.arbiter.router.set_accepting(age, True,
+                                                                      time.monotonic()))
+        old, handle.replaces = handle.replaces, None
+        if old is not None and old.age in self.handles:
+            self.retire(old, "replaced")
+
+    def reap(self) -> None:
+        for pid, status in reap():
+            handle = self._by_pid.pop(pid, None)
+            if handle is not None:
+                self._exited(handle, status)
+
+    def _exited(self, handle: WorkerHandle, status: int) -> None:
+        handle.exit_status = status
+        self.handles.pop(handle.age, None)
+        self._on_lost(handle)
+        handle.heartbeat.close()
+        if handle.link is not None:
+            handle.link.close()
+        try:
+            self.cfg.dirty_worker_exit(self.arbiter, handle)
+        except Exception:  # user hook: log it and carry on supervising
+            self.log.exception("dirty_worker_exit hook failed")
+        how = handle.describe_exit()
+        if self._stopping or handle.retiring:
+            self.log.info("Dirty worker %s %s", handle.pid, how)
+            return
+        if handle.superseded:
+            self.log.warning("Dirty worker %s %s while being replaced", handle.pid, how)
+            return
+        now = time.monotonic()
+        if handle.booted:
+            self.log.error("Dirty worker %s %s; replacing it", handle.pid, how)
+            self._respawns.append((now, handle.apps, handle.replaces))
+            return
+        self._boot_failures += 1
+        delay = min(BACKOFF_MIN * 2 ** (self._boot_failures - 1), BACKOFF_MAX)
+        self.log.error("Dirty worker %s failed to boot (%s); retrying in %.1fs", handle.pid,
+                       how, delay)
+        self._respawns.append((now + delay, handle.apps, handle.replaces))
+        for app in handle.apps:
+            if not self.arbiter.router.holders(app, accepting_only=False):
+                self.arbiter.mark_broken(app, DirtyNoWorkersAvailableError(
+                    app, f"no dirty worker holds {app}: workers fail to boot "
+                         f"(next attempt in {delay:.1f}s)").to_payload())
+
+    # -- periodic -----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self.reap()
+        due = [r for r in self._respawns if r[0] <= now]
+        if due and not self._stopping:
+            self._respawns = [r for r in self._respawns if r[0] > now]
+            for _, apps, replaces in due:
+                self.spawn(apps, replaces if replaces is not None and
+                           replaces.age in self.handles else None)
+        timeout = self.cfg.dirty_timeout
+        for handle in list(self.handles.values()):
+            if handle.kill_at is not None and now >= handle.kill_at:
+                self.log.warning("Dirty worker %s did not stop in time, killing it", handle.pid)
+                handle.signal(signal.SIGKILL)
+                handle.kill_at = None
+            elif (timeout > 0 and handle.booted and not handle.retiring
+                  and handle.last_heartbeat() > timeout):
+                self.log.critical("DIRTY WORKER TIMEOUT (pid:%s): no heartbeat for %ss",
+                                  handle.pid, timeout)
+                self.recycle(handle, "its event loop is blocked")
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def retire(self, handle: WorkerHandle, reason: str) -> None:
+        if handle.retiring:
+            return
+        handle.retiring = True
+        self.arbiter.router.set_accepting(handle.age, False, time.monotonic())
+        self.log.info("Stopping dirty worker %s (%s)", handle.pid, reason)
+        handle.signal(signal.SIGTERM)
+        handle.kill_at = time.monotonic() + float(self.cfg.dirty_graceful_timeout)
+
+    def recycle(self, handle: WorkerHandle, reason: str) -> None:
+        """Replace a stuck worker: its replacement starts now, it is stopped."""
+        if handle.retiring:
+            return
+        if not handle.superseded:
+            self.spawn(handle.apps)
+        self.retire(handle, reason)
+
+    def reload(self) -> None:
+        """HUP: replace every worker, new ones first."""
+        self.log.info("Dirty arbiter reloading: replacing %d workers", len(self._current()))
+        for handle in [self.handles[k] for k in self._current()]:
+            handle.superseded = True
+            self.spawn(handle.apps, replaces=handle)
+
+    def _current(self) -> dict[Any, tuple[str, ...]]:
+        """App lists of the workers that count toward the pool (pending respawns included)."""
+        current: dict[Any, tuple[str, ...]] = {
+            h.age: h.apps for h in self.handles.values() if not h.retiring and not h.superseded}
+        for i, (_, apps, _) in enumerate(self._respawns):
+            current[("respawn", i)] = apps
+        return current
+
+    def add(self, count: int) -> int:
+        added = 0
+        for _ in range(max(1, count)):
+            apps = self.arbiter.allocator.for_new_worker(self._current())
+            if not apps:
+                self.log.warning("Not adding a dirty worker: every app has reached its limit")
+                break
+            self.spawn(apps)
+            self.target += 1
+            added += 1
+        return added
+
+    def remove(self, count: int) -> int:
+        removed = 0
+        for _ in range(max(1, count)):
+            current = self._current()
+            order = sorted(k for k in current if isinstance(k, int))
+            key = self.arbiter.allocator.removable(current, order)
+            if key is None:
+                self.log.warning("Cannot remove a dirty worker: every app needs its holders")
+                break
+            self.retire(self.handles[key], "pool shrunk")  # type: ignore[index]
+            self.target -= 1
+            removed += 1
+        return removed
+
+    def manage(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or payload.get("op") not in ("add", "remove"):
+            raise DirtyError(f"unknown manage operation: {payload!r:.100}")
+        count = payload.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise DirtyError(f"manage count must be a positive integer, got {count!r}")
+        op = payload["op"]
+        done = self.add(count) if op == "add" else self.remove(count)
+        result: dict[str, Any] = {"op": op, "requested": count, "done": done,
+                                  "workers": len(self._current()), "target": self.target}
+        if done < count:
+            result["reason"] = ("every app has reached its worker limit" if op == "add"
+                                else "the remaining workers are the only holders of an app")
+        return result
+
+    def send(self, age: Any, data: bytes) -> None:
+        handle = self.handles.get(age)
+        if handle is not None and handle.link is not None:
+            handle.link.send(data)
+
+    def handle_of(self, state: Any) -> WorkerHandle | None:
+        return self.handles.get(state.key) if state is not None else None
+
+    def signal_all(self, sig: int) -> None:
+        for handle in list(self.handles.values()):
+            handle.signal(sig)
+
+    async def stop(self, graceful: bool) -> None:
+        """Stop every worker: TERM (graceful) or QUIT, then SIGKILL at the deadline."""
+        self._stopping = True
+        self._respawns.clear()
+        now = time.monotonic()
+        for handle in self.handles.values():
+            self.arbiter.router.set_accepting(handle.age, False, now)
+        self.signal_all(signal.SIGTERM if graceful else signal.SIGQUIT)
+        deadline = now + (float(self.cfg.dirty_graceful_timeout) if graceful else QUICK_STOP)
+        while self.handles and time.monotonic() < deadline:
+            await asyncio.sleep(STOP_POLL)
+            self.reap()
+        self.signal_all(signal.SIGKILL)
+        for handle in list(self.handles.values()):
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(handle.pid, 0)
+                self._by_pid.pop(handle.pid, None)
+                self._exited(handle, status)
