@@ -26,6 +26,7 @@ run: venv
 	cd examples && ../$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) app:app
 
 test: venv
+	sh tests/tools/ensure-nginx.sh
 	$(BIN)/python -m pytest tests
 
 lint: venv
