@@ -255,7 +255,8 @@ def test_hup_rebinds_when_bind_changes(tmp_path):
     new_port = free_port()
     settings = tmp_path / "settings.json"
     settings.write_text("{}")
-    srv = arb_server(["--json", str(settings)], tmp_path).start()
+    # The master's socket count below is the listeners only: no control socket.
+    srv = arb_server(["--json", str(settings), "control_socket_disable=true"], tmp_path).start()
     try:
         before = set(srv.wait_workers(1))
         settings.write_text(json.dumps({"bind": [f"127.0.0.1:{new_port}"]}))

@@ -4,8 +4,9 @@ Life of a master::
 
     run() -> [daemonize] -> start(): pidfile, on_starting, signals, [preload], listeners,
              sidecars, when_ready, READY=1
-          -> loop: promote? | wait for signals (1 s) and dispatch handle_<sig> | reap
-                   | murder late workers | match num_workers | sidecar backoff/deadlines
+          -> loop: promote? | wait for signals and control-socket fds (1 s), dispatch
+                   handle_<sig>, serve the control socket | reap | murder late workers
+                   | match num_workers | sidecar backoff/deadlines
           -> halt(): stop(graceful) -> unlink pidfile -> on_exit -> sys.exit(status)
 
 =========  ==================================================================================
@@ -34,6 +35,7 @@ from gunicorn.arbiter.pool import WorkerPool
 from gunicorn.arbiter.reexec import StartContext, exec_new_master, read_inheritance
 from gunicorn.arbiter.sidecars import SidecarSupervisor
 from gunicorn.arbiter.signals import SignalQueue, signal_name
+from gunicorn.control.server import ControlServer
 from gunicorn.errors import AppImportError, ConfigError, HaltServer
 from gunicorn.pidfile import Pidfile
 from gunicorn.sockets import close_listeners, create_listeners
@@ -91,6 +93,8 @@ class Arbiter(WorkerPool):
                                           environ=lambda: self._worker_env,
                                           proc_name=self.proc_name,
                                           fork_guard=self.signals.blocked)
+        # Served from this loop (no thread): see gunicorn.control.server.
+        self.control = ControlServer(self, log, self.signals.wake)
 
     def _configure(self, cfg: Any) -> None:
         """Take in a (new) configuration: everything derived from cfg that the loop uses."""
@@ -183,6 +187,9 @@ class Arbiter(WorkerPool):
             # A USR2 child shares the old master's sidecar pidfiles: those are not orphans.
             self.sidecars.kill_orphans(specs)
         self.sidecars.start(specs)
+        if not self.master_pid:
+            # A USR2 child leaves the socket to its parent until it is promoted.
+            self.control.open(self.cfg)
         util.set_process_title(f"master [{self.proc_name}]")
         self.cfg.when_ready(self)
         systemd.sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted", self.log)
@@ -200,8 +207,10 @@ class Arbiter(WorkerPool):
 
     def loop_once(self) -> None:
         self.maybe_promote_master()
-        for sig in self.signals.wait(self._sleep_time()):
+        received, ready = self.signals.wait_for(self._sleep_time(), self.control.poll_fds())
+        for sig in received:
             self.dispatch(sig)
+        self.control.handle(ready)
         self.reap()
         self.murder_workers()
         self.manage_workers()
@@ -236,6 +245,7 @@ class Arbiter(WorkerPool):
         self.sidecars.proc_name = self.proc_name
         if self.pidfile is not None and self.cfg.pidfile:
             self.pidfile.rename(self.cfg.pidfile)
+        self.control.open(self.cfg)
         util.set_process_title(f"master [{self.proc_name}]")
 
     # -- signal handlers ----------------------------------------------------------------------
@@ -307,6 +317,8 @@ class Arbiter(WorkerPool):
             new_spec = getattr(new_cfg, "wsgi_app", None)
             self.app.reload(new_spec if new_spec != getattr(old_cfg, "wsgi_app", None) else None)
         self._configure(new_cfg)
+        if not self.master_pid:
+            self.control.open(new_cfg)
         self.log.reopen_files()
         if [str(a) for a in new_cfg.address] != [str(a) for a in old_cfg.address]:
             close_listeners(self.listeners, unlink=self._may_unlink())
@@ -387,6 +399,7 @@ class Arbiter(WorkerPool):
 
     def stop(self, graceful: bool = True) -> None:
         """Close the listeners, stop workers and sidecars, SIGKILL whatever outlives the grace."""
+        self.control.close()
         close_listeners(self.listeners, unlink=self._may_unlink())
         self.listeners = []
         sig = signal.SIGTERM if graceful else signal.SIGQUIT

@@ -26,6 +26,7 @@ from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 if TYPE_CHECKING:
     from gunicorn.arbiter.sidecars import SidecarSupervisor
     from gunicorn.arbiter.signals import SignalQueue
+    from gunicorn.control.server import ControlServer
 
 
 class WorkerPool:
@@ -41,6 +42,7 @@ class WorkerPool:
     workers: dict[int, Any]
     signals: SignalQueue
     sidecars: SidecarSupervisor
+    control: ControlServer
     worker_class: type
     worker_age: int
     workers_spawned: int
@@ -65,6 +67,10 @@ class WorkerPool:
     @property
     def WORKERS(self) -> dict[int, Any]:  # noqa: N802 -- gunicorn's name, used by user hooks
         return self.workers
+
+    def is_retiring(self, pid: int) -> bool:
+        """True for a worker asked to stop (it no longer counts toward ``num_workers``)."""
+        return pid in self._retiring
 
     def active_workers(self) -> list[Any]:
         """Workers that count toward ``num_workers`` (not being retired), oldest first."""
@@ -125,6 +131,9 @@ class WorkerPool:
         after installing its handlers.
         """
         self.signals.reset_in_child(unblock=keep is None)
+        # Close-on-exec does not act on fork: without this every worker would hold the
+        # control socket open (and the connections of whoever was talking to the master).
+        self.control.close_in_child()
         for other in self.workers.values():
             if other is not keep:
                 other.tmp.close()

@@ -13,11 +13,12 @@ enqueues :data:`WAKEUP`, which dispatches to nothing.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import select
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import FrameType
 
 from gunicorn import util
@@ -79,6 +80,30 @@ class SignalQueue:
             with contextlib.suppress(InterruptedError):
                 select.select([self._read_fd], [], [], max(0.0, timeout))
         self._drain_pipe()
+        return self._take_all()
+
+    def wait_for(self, timeout: float, fds: Mapping[int, int]
+                 ) -> tuple[list[int], dict[int, int]]:
+        """Like :meth:`wait`, also waiting on ``fds`` (fd -> poll event mask).
+
+        Returns the queued signals and the ready fds (fd -> returned events). ``poll`` rather
+        than ``select``: the master may hold more than FD_SETSIZE descriptors with many
+        workers. Readiness may be stale by the time it is handled (a HUP handled first may
+        close an fd and reuse its number), so callers use non-blocking fds only.
+        """
+        ready: dict[int, int] = {}
+        if self._read_fd >= 0:
+            poller = select.poll()
+            poller.register(self._read_fd, select.POLLIN)
+            for fd, events in fds.items():
+                poller.register(fd, events)
+            wait_ms = 0 if not self._queue.empty() else math.ceil(max(0.0, timeout) * 1000)
+            with contextlib.suppress(InterruptedError):
+                ready = {fd: ev for fd, ev in poller.poll(wait_ms) if fd != self._read_fd}
+        self._drain_pipe()
+        return self._take_all(), ready
+
+    def _take_all(self) -> list[int]:
         received = []
         while True:
             try:

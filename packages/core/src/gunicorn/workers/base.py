@@ -27,6 +27,7 @@ import os
 import random
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import FrameType
@@ -56,7 +57,8 @@ class Worker:
     (:class:`~gunicorn.app.loader.AppSource`), ``timeout`` (the heartbeat interval: half of
     ``cfg.timeout``, 0 when timeouts are disabled), ``cfg``, ``log``, ``tmp`` (the
     :class:`Heartbeat`), ``max_requests`` (0 = unlimited). ``pid`` is set by the arbiter after
-    fork and again by the child itself; ``nr`` counts served requests; ``wsgi`` is the loaded
+    fork and again by the child itself; ``spawned_at`` is the master's monotonic time of creation;
+    ``nr`` counts served requests; ``wsgi`` is the loaded
     application once :meth:`load_wsgi` ran.
     """
 
@@ -80,6 +82,8 @@ class Worker:
         self.wsgi: Any = None
         self.reloader: Any = None
         self.tmp = Heartbeat(cfg)
+        # Monotonic time of creation, in the master just before the fork (its uptime).
+        self.spawned_at = time.monotonic()
         self._wakeup_r = -1
         self._wakeup_w = -1
 
@@ -93,8 +97,13 @@ class Worker:
         raise NotImplementedError
 
     def notify(self) -> None:
-        """Tell the arbiter this worker is alive (cheap; call it on every loop turn)."""
-        self.tmp.notify()
+        """Tell the arbiter this worker is alive (cheap; call it on every loop turn).
+
+        Also publishes ``booted`` and the request count ``nr`` for the control socket.
+        """
+        tmp = self.tmp
+        tmp.publish(self.booted, self.nr)
+        tmp.notify()
 
     @property
     def wakeup_fd(self) -> int:

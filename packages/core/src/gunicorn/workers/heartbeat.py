@@ -8,19 +8,42 @@ jumps when the wall clock is changed.
 
 ``notify()`` is called on every request and loop turn, so it is rate-limited: at most one
 ``utime`` per ``min_interval`` seconds.
+
+Next to the file, each heartbeat owns a small anonymous shared memory mapping, made by the
+arbiter before the fork and so shared with that one worker. The worker stores there the facts
+the master reports on its control socket and that only the worker knows: whether it has booted
+and how many requests it served. A memory store costs no system call, so it can be done on every
+request; the master reads it when asked. (Not in the file itself: writing to a file, even
+through a mapping, sets its mtime to the wall clock and would hide a stuck worker.)::
+
+    offset 0   uint64 native   flags (bit 0: booted)
+    offset 8   uint64 native   requests served
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import struct
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from gunicorn import util
 
 DEFAULT_MIN_INTERVAL = 0.1
+FACTS = struct.Struct("=QQ")
+BOOTED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFacts:
+    """What a worker last published about itself."""
+
+    booted: bool = False
+    requests: int = 0
 
 
 class Heartbeat:
@@ -43,6 +66,8 @@ class Heartbeat:
         self._fd = fd
         self._min_interval = min_interval
         self._last = 0.0
+        # Anonymous and MAP_SHARED (mmap's default): no fd, shared across the fork.
+        self._facts: mmap.mmap | None = mmap.mmap(-1, FACTS.size)
         self.notify(force=True)
 
     def fileno(self) -> int:
@@ -56,11 +81,26 @@ class Heartbeat:
         self._last = now
         os.utime(self._fd, (now, now))
 
+    def publish(self, booted: bool, requests: int) -> None:
+        """Record the worker's facts (worker side; cheap enough for every request)."""
+        if self._facts is not None:
+            FACTS.pack_into(self._facts, 0, BOOTED if booted else 0, requests)
+
+    def read_facts(self) -> WorkerFacts:
+        """The facts last published by the worker (master side)."""
+        if self._facts is None:
+            return WorkerFacts()
+        flags, requests = FACTS.unpack_from(self._facts, 0)
+        return WorkerFacts(bool(flags & BOOTED), requests)
+
     def last_update(self) -> float:
         """The ``time.monotonic()`` value of the last notify (read by the arbiter)."""
         return os.fstat(self._fd).st_mtime
 
     def close(self) -> None:
+        if self._facts is not None:
+            self._facts.close()
+            self._facts = None
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = -1

@@ -10,12 +10,14 @@ from __future__ import annotations
 from gunicorn.config.registry import Registry
 from gunicorn.config.settings import (
     config_file,
+    control,
     debugging,
     hooks,
     http_handling,
     logging_settings,
     plugins,
     process_naming,
+    protocols,
     security,
     server_mechanics,
     server_socket,
@@ -31,11 +33,13 @@ SECTIONS = (
     debugging,
     server_mechanics,
     http_handling,
+    protocols,
     logging_settings,
     process_naming,
     ssl,
     hooks,
     plugins,
+    control,
 )
 
 

@@ -1,0 +1,150 @@
+"""Creating, checking and removing the control socket file.
+
+Rules, in order:
+
+1. The parent directory is created with mode 0700 if it is missing (an existing directory is
+   left as it is: it may be shared on purpose, e.g. ``$XDG_RUNTIME_DIR``).
+2. A file already at the path is probed with ``connect``: a refused connection means a stale
+   socket from a dead server, which is removed; a live answer means another server owns it,
+   and it is *not* stolen (this server logs a warning and runs without a control socket).
+   Anything that is not a socket is never removed.
+3. The socket is bound under a umask of 0177 (never wider than 0600 for an instant), then
+   chmod'ed to ``control_socket_mode``.
+4. On close the file is unlinked only if it is still the one we bound (same device and inode):
+   after a USR2 upgrade the new master may own the path by then.
+
+Any ``OSError`` (EROFS, EACCES, no home directory) becomes one warning; the server keeps
+serving without a control socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+import struct
+from typing import Any
+
+from gunicorn import util
+
+BACKLOG = 16
+PROBE_TIMEOUT = 1.0
+UCRED = struct.Struct("3i")
+
+
+class ControlSocket:
+    """The bound, listening control socket of this master."""
+
+    def __init__(self, sock: socket.socket, path: str) -> None:
+        self.sock = sock
+        self.path = path
+        st = os.stat(path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self) -> socket.socket | None:
+        """A new connection (non-blocking), or None when nobody is waiting."""
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ECONNABORTED, errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                             errno.ENOMEM):
+                return None  # transient: the peer left, or we are short of fds for now
+            raise
+        conn.setblocking(False)
+        return conn
+
+    def close(self, unlink: bool = True) -> None:
+        """Stop listening; remove the file if it is still ours."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        if unlink and self.owns_path():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    def close_in_child(self) -> None:
+        """In a forked child: drop our copy of the fd, touch nothing shared."""
+        with contextlib.suppress(OSError):
+            os.close(self.sock.detach())
+
+    def owns_path(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process on the other end (SO_PEERCRED, Linux)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+    pid, uid, gid = UCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def open_control_socket(path: str, mode: int, log: Any) -> ControlSocket | None:
+    """Bind and listen on ``path``; None (after one warning) when that is not possible."""
+    try:
+        _make_dir(os.path.dirname(path))
+        if not _clear_path(path, log):
+            return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with util.umask(0o177):
+                sock.bind(path)
+            # Listening before the chmod: a client that sees the file can connect at once.
+            sock.listen(BACKLOG)
+            os.chmod(path, mode)
+            sock.setblocking(False)
+            return ControlSocket(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as exc:
+        log.warning("Control socket disabled: cannot create %s: %s (set control_socket to a "
+                    "writable path, or --no-control-socket)", path, exc.strerror or exc)
+        return None
+
+
+def _make_dir(directory: str) -> None:
+    if os.path.isdir(directory):
+        return
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
+
+
+def _clear_path(path: str, log: Any) -> bool:
+    """True when ``path`` is free to bind (removing a stale socket); False to give up."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISSOCK(st.st_mode):
+        log.warning("Control socket disabled: %s exists and is not a socket; not removing it",
+                    path)
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(PROBE_TIMEOUT)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # nobody listens: a stale file from a server that died
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        log.warning("Control socket disabled: cannot probe the existing %s: %s", path,
+                    exc.strerror or exc)
+        return False
+    finally:
+        probe.close()
+    log.warning("Control socket disabled: another server is listening on %s; running without "
+                "one (give each server its own control_socket)", path)
+    return False

@@ -1,0 +1,97 @@
+"""Readable text for reply data: tables for lists of records, ``key: value`` for the rest.
+
+The layout is derived from the data rather than written per command, so a plugin's commands
+(``stash keys``, ``show dirty``) print sensibly without gunictl knowing them. A few hints make
+the common ones nicer: preferred column order, units, and the ``help`` listing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+# Columns shown first, in this order, when present; other keys follow alphabetically.
+PREFERRED_COLUMNS = ("pid", "name", "age", "booted", "apps", "requests", "in_flight",
+                     "queued", "last_heartbeat", "uptime", "address", "type", "fd")
+SECONDS = frozenset({"last_heartbeat", "uptime"})
+HEADINGS = {"last_heartbeat": "LAST BEAT", "in_flight": "IN FLIGHT"}
+
+
+def render(command: Sequence[str], data: dict[str, Any]) -> str:
+    """Text for the reply ``data`` of ``command`` (its words, as typed)."""
+    words = [w.lower() for w in command]
+    if words[:1] == ["help"]:
+        return render_help(data)
+    if not data:
+        return "OK"
+    if words[:2] == ["show", "config"]:
+        return "\n".join(f"{key}: {_cell(key, value)}" for key, value in sorted(data.items()))
+    return render_mapping(data)
+
+
+def render_help(data: dict[str, Any]) -> str:
+    commands = data.get("commands") or {}
+    width = max((len(usage) for usage in commands), default=0)
+    lines = [f"  {usage.ljust(width)}  {summary}" for usage, summary in commands.items()]
+    return "\n".join(["Commands:", *lines])
+
+
+def render_mapping(data: dict[str, Any], indent: str = "") -> str:
+    """Scalars first as ``key: value``, then one titled block per list or nested mapping."""
+    lines = []
+    blocks = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            inner = render_mapping(value, indent + "  ") if value else f"{indent}  (none)"
+            blocks.append(f"{indent}{key}:\n{inner}")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            blocks.append(f"{indent}{key}:\n{table(value, indent + '  ')}")
+        else:
+            lines.append(f"{indent}{key}: {_cell(key, value)}")
+    return "\n".join(lines + blocks)
+
+
+def table(rows: list[dict[str, Any]], indent: str = "") -> str:
+    """A fixed-width table of ``rows`` (dicts), columns from the union of their keys."""
+    keys = _columns(rows)
+    cells = [[_cell(key, row.get(key)) for key in keys] for row in rows]
+    headers = [HEADINGS.get(key, key.replace("_", " ").upper()) for key in keys]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    out = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in cells:
+        out.append(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                   .rstrip())
+    return "\n".join(out)
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        seen.extend(k for k in row if k not in seen)
+    first = [k for k in PREFERRED_COLUMNS if k in seen]
+    return first + sorted(k for k in seen if k not in first)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key in SECONDS and isinstance(value, int | float):
+        return _duration(value)
+    if isinstance(value, list):
+        return ", ".join(_cell("", v) for v in value) if value else "-"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s"
