@@ -8,6 +8,8 @@ TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask
 # Optional extras of the packages, installed so every code path is tested.
 EXTRAS     := packages/core:asgi,uvloop
 STAMP      := $(VENV)/.installed
+# Plugins whose settings get their own generated page, docs/settings-<name>.md.
+PLUGINS    := dirty
 extras      = $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(subst :, ,$(e)))),[$(word 2,$(subst :, ,$(e)))]))
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
@@ -38,6 +40,7 @@ dist: venv
 
 docs: venv
 	$(BIN)/python -m gunicorn.config.docs > docs/settings.md
+	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.docs --plugin $$p > docs/settings-$$p.md || exit 1; done
 
 bench: venv
 	PYTHON=/tmp/peers/bin/python OURS=$(CURDIR)/$(BIN)/python /tmp/peers/bin/python \

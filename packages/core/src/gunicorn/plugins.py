@@ -149,6 +149,13 @@ class PluginManager:
     def names(self) -> list[str]:
         return [p.name for p in self._plugins]
 
+    def only(self, name: str) -> PluginManager:
+        """A manager relaying to the plugin ``name`` alone (LookupError when not loaded)."""
+        found = [p for p in self._plugins if p.name == name]
+        if not found:
+            raise LookupError(f"no installed plugin named {name!r}")
+        return PluginManager(found)
+
     def call(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every plugin that defines it; return their results in load order."""
         if hook not in HOOK_NAMES:
