@@ -9,7 +9,7 @@ TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask
 EXTRAS     := packages/core:asgi,uvloop
 STAMP      := $(VENV)/.installed
 # Plugins whose settings get their own generated page, docs/settings-<name>.md.
-PLUGINS    := dirty
+PLUGINS    := dirty http2
 extras      = $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(subst :, ,$(e)))),[$(word 2,$(subst :, ,$(e)))]))
 HOST       ?= 127.0.0.1
 PORT       ?= 8000

@@ -26,6 +26,7 @@ from gunicorn.config.registry import Registry
 from gunicorn.config.settings import core_registry
 from gunicorn.errors import AppImportError, ConfigError, PluginError
 from gunicorn.plugins import PluginManager
+from gunicorn.protocols import check_config as check_protocols
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
@@ -61,6 +62,12 @@ def check_config(cfg: Config) -> int:
     return 0
 
 
+def configure(cfg: Config, plugins: PluginManager) -> None:
+    """Let plugins validate the final config, then check the asked-for protocols exist."""
+    plugins.configure(cfg)
+    check_protocols(cfg, plugins)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
     """Run the ``gunicorn`` command with ``argv`` (default: ``sys.argv[1:]``)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -72,7 +79,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         plugins = PluginManager.from_entry_points(prescan_disabled_plugins(args, environ))
         registry = build_registry(plugins)
         cfg = load_config(args, environ, registry, cwd=cwd)
-        plugins.configure(cfg)
+        configure(cfg, plugins)
     except (ConfigError, PluginError) as exc:
         _fail(str(exc))
 
@@ -93,7 +100,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     def reload_config() -> Config:
         fresh = load_config(args, environ, registry, cwd=cwd)
-        plugins.configure(fresh)
+        configure(fresh, plugins)
         return fresh
 
     from gunicorn.arbiter.arbiter import Arbiter  # the arbiter is only needed to actually serve

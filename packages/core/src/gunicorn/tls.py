@@ -11,19 +11,23 @@ from __future__ import annotations
 import select
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-# The only application protocol the core speaks; an HTTP/2 plugin's hook may add "h2".
-ALPN_PROTOCOLS = ["http/1.1"]
+# The only application protocol the core speaks by itself. Workers that serve protocols from
+# plugins (gunicorn.protocols) pass their own list, e.g. ["h2", "http/1.1"]; the sync worker never
+# does, so it cannot be picked for a protocol it would answer with HTTP/1.1 bytes.
+ALPN_PROTOCOLS = ("http/1.1",)
 
 
 class HandshakeTimeout(ssl.SSLError):
     """The client did not finish the TLS handshake in time."""
 
 
-def default_context(cfg: Any) -> ssl.SSLContext:
-    """The context gunicorn users expect from certfile/keyfile/ca_certs/cert_reqs/ciphers."""
+def default_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
+    """The context gunicorn users expect from certfile/keyfile/ca_certs/cert_reqs/ciphers.
+
+    ``alpn`` is the ALPN offer in preference order (default: HTTP/1.1 only)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(certfile=cfg.certfile, keyfile=cfg.keyfile)
     ctx.verify_mode = ssl.VerifyMode(cfg.cert_reqs)
@@ -31,11 +35,11 @@ def default_context(cfg: Any) -> ssl.SSLContext:
         ctx.load_verify_locations(cafile=cfg.ca_certs)
     if cfg.ciphers:
         ctx.set_ciphers(cfg.ciphers)
-    ctx.set_alpn_protocols(ALPN_PROTOCOLS)
+    ctx.set_alpn_protocols(list(alpn or ALPN_PROTOCOLS))
     return ctx
 
 
-def ssl_context(cfg: Any) -> ssl.SSLContext:
+def ssl_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
     """Build the server context through the ``ssl_context`` hook.
 
     The hook gets ``cfg`` and a zero-argument factory returning :func:`default_context`; the
@@ -43,7 +47,7 @@ def ssl_context(cfg: Any) -> ssl.SSLContext:
     that cannot build its context must fail to boot rather than serve plain text on a TLS port.
     """
     def factory() -> ssl.SSLContext:
-        return default_context(cfg)
+        return default_context(cfg, alpn)
 
     ctx = cfg.ssl_context(cfg, factory)
     if not isinstance(ctx, ssl.SSLContext):

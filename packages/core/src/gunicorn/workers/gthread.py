@@ -21,6 +21,13 @@ Stopping: TERM stops accepting and lets in-flight requests finish for up to
 ``graceful_timeout``; parked keep-alive connections are closed after at most ``DRAIN_IDLE_GRACE``
 seconds of idleness, and a request that arrives on one before that is served with
 ``Connection: close`` (see ``_drain``); QUIT/INT exit at once (base worker).
+
+Other protocols (HTTP/2 from gunicorn-http2, see :mod:`gunicorn.protocols`): a pool thread that
+finds a connection switching (ALPN, h2c preface, ``Upgrade``) hands it to the protocol's
+threaded driver, which ``adopt``s it: the poller then watches it level-triggered and calls the
+driver's ``readable()`` itself (no pool thread is held by an idle or busy connection), calls
+``tick(now)`` at each sweep, and ``shutdown()`` on graceful stop; the driver ``submit``s its
+per-stream jobs to the same pool and ``release``s the connection when it closes.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+from gunicorn import protocols
 from gunicorn.workers.base import Worker
 from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import Outcome, RequestHandler
@@ -47,14 +57,22 @@ class ThreadWorker(Worker):
         cfg = self.cfg
         timeout = getattr(cfg, "timeout", 0) or 0
         self.keepalive = float(cfg.keepalive)
+        offered = None
+        if getattr(cfg, "protocol", "http") == "http":
+            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
+        # fds of protocol-driven connections (HTTP/2) -> their driver; fds never served yet.
+        self.drivers: dict[int, protocols.ConnectionDriver] = {}
+        self.fresh: set[int] = set()
         self.handler = RequestHandler(self, multithread=True, keepalive=self.keepalive > 0,
-                                      io_timeout=float(timeout) if timeout > 0 else None)
+                                      io_timeout=float(timeout) if timeout > 0 else None,
+                                      protocols=offered, host=self)
         self.max_conns = max(int(cfg.worker_connections), 1)
         self.poller = make_poller()
         # fd -> open connection; its size is the number of open connections (the cap's count).
         self.conns: dict[int, Connection] = {}
         self.lock = threading.Lock()
-        self.jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Connection | Callable[[], None] | None] = \
+            queue.SimpleQueue()
         self.listeners = {listener.sock.fileno(): listener.sock for listener in self.sockets}
         for sock in self.listeners.values():
             sock.setblocking(False)
@@ -83,10 +101,15 @@ class ThreadWorker(Worker):
         wakeup = self.wakeup_fd
         conns = self.conns
         jobs = self.jobs
+        drivers = self.drivers
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         while self.alive:
             self.notify()
             for fd in self.poller.poll(wait):
+                driver = drivers.get(fd)
+                if driver is not None:
+                    self._drive(driver)
+                    continue
                 conn = conns.get(fd)
                 if conn is not None:
                     conn.deadline = 0.0  # busy: the sweep leaves it alone
@@ -99,7 +122,42 @@ class ThreadWorker(Worker):
             if now >= next_sweep:
                 next_sweep = now + SWEEP_INTERVAL
                 self._close_parked(now)
+                self._tick_drivers(now)
                 self.check_parent()
+
+    def _drive(self, driver: protocols.ConnectionDriver) -> None:
+        try:
+            driver.readable()
+        except Exception:  # noqa: BLE001 - a protocol driver bug must not stop the poller
+            self.log.exception("Unexpected error in a connection driver")
+
+    def _tick_drivers(self, now: float) -> None:
+        for driver in list(self.drivers.values()):
+            try:
+                driver.tick(now)
+            except Exception:  # noqa: BLE001 - as in _drive
+                self.log.exception("Unexpected error in a connection driver")
+
+    # -- the ThreadedHost interface (gunicorn.protocols) --------------------------------------
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job()`` on a pool thread."""
+        self.jobs.put(job)
+
+    def adopt(self, conn: Any, driver: protocols.ConnectionDriver) -> None:
+        """The poller reports ``conn`` to ``driver`` from now on (level-triggered)."""
+        conn.deadline = 0.0
+        with self.lock:
+            self.drivers[conn.fd] = driver
+        self.poller.discard(conn.fd)
+        self.poller.watch(conn.fd)
+
+    def release(self, conn: Any) -> None:
+        """A driver is done with ``conn`` (it closes the socket itself)."""
+        self.poller.discard(conn.fd)
+        with self.lock:
+            self.drivers.pop(conn.fd, None)
+        self._release(conn)
 
     def _accept(self, listener: socket.socket) -> None:
         while len(self.conns) < self.max_conns:
@@ -115,6 +173,7 @@ class ThreadWorker(Worker):
                 except OSError:
                     pass
             conn = self.handler.connection(sock, peer)
+            self.fresh.add(conn.fd)
             # A new client gets a few seconds to send its first request, whatever keepalive says.
             conn.deadline = time.monotonic() + max(self.keepalive, FIRST_REQUEST_WAIT)
             with self.lock:
@@ -161,14 +220,24 @@ class ThreadWorker(Worker):
         for conn in list(self.conns.values()):
             if conn.deadline:
                 conn.deadline = min(conn.deadline, now + DRAIN_IDLE_GRACE)
-        conns, jobs, wakeup = self.conns, self.jobs, self.wakeup_fd
+        for driver in list(self.drivers.values()):
+            driver.shutdown()  # GOAWAY: in-flight streams finish, new ones are refused
+        conns, jobs, wakeup, drivers = self.conns, self.jobs, self.wakeup_fd, self.drivers
+        next_tick = now + SWEEP_INTERVAL
         while True:
             now = time.monotonic()
             self._close_parked(now)
+            if now >= next_tick:
+                next_tick = now + SWEEP_INTERVAL
+                self._tick_drivers(now)
             if not conns or now >= deadline:
                 break
             self.notify()
             for fd in self.poller.poll(0.05):
+                driver = drivers.get(fd)
+                if driver is not None:
+                    self._drive(driver)
+                    continue
                 conn = conns.get(fd)
                 if conn is not None:
                     conn.deadline = 0.0  # busy: its pool thread closes it after the response
@@ -183,16 +252,28 @@ class ThreadWorker(Worker):
     def _serve_forever(self) -> None:
         handler = self.handler
         jobs = self.jobs
+        fresh = self.fresh
         while True:
             conn = jobs.get()
             if conn is None:
                 return
+            if type(conn) is not Connection:
+                try:
+                    conn()  # type: ignore[operator]  # a protocol driver's job
+                except Exception:  # noqa: BLE001 - a driver job bug must not kill a pool thread
+                    self.log.exception("Unexpected error in a connection driver job")
+                continue
+            first = conn.fd in fresh
+            if first:
+                fresh.discard(conn.fd)
             try:
-                outcome = handler.serve(conn, 0)
+                outcome = handler.serve(conn, 0, first)
             except Exception:  # noqa: BLE001 - a handler bug must not kill a pool thread
                 self.log.exception("Unexpected error serving %r", conn.peer)
                 conn.close()
                 outcome = Outcome.CLOSED
+            if outcome is Outcome.DETACHED:
+                continue  # a protocol driver owns the connection and will release it
             if outcome is Outcome.PARK:
                 # Parked even while stopping: the drain serves or expires it (see _drain).
                 idle = self.keepalive if self.alive else min(self.keepalive, DRAIN_IDLE_GRACE)

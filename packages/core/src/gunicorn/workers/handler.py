@@ -17,6 +17,7 @@ response had started, in which case the connection just closes. Either way the w
 from __future__ import annotations
 
 import enum
+import select
 import time
 from typing import Any
 
@@ -27,7 +28,9 @@ from gunicorn.http.events import NEED_DATA, Request
 from gunicorn.http.options import ParserOptions
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.trust import AddressMatcher
+from gunicorn.http.uwsgi import UWSGIParser
 from gunicorn.http.writer import error_response
+from gunicorn.protocols import Handoff, ProtocolSet
 from gunicorn.workers.connection import Connection, ConnectionLost
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
 from gunicorn.wsgi.input import WSGIInput
@@ -35,6 +38,15 @@ from gunicorn.wsgi.response import Response
 
 # gthread-compatible bound on the unread body drained before reusing a connection.
 DRAIN_LIMIT = 64 * 1024
+# Total time a trusted cleartext peer gets to complete a protocol preface it started.
+PREFACE_BUDGET = 1.0
+
+
+class InvalidPreface(HTTPError):
+    """A trusted cleartext peer sent neither a protocol preface nor (h1 disabled) HTTP/1.1."""
+
+    status = 400
+    reason = "Bad Request"
 
 
 class Outcome(enum.Enum):
@@ -42,6 +54,7 @@ class Outcome(enum.Enum):
 
     PARK = "park"  # idle keep-alive connection: wait for its next request elsewhere
     CLOSED = "closed"  # the socket is closed
+    DETACHED = "detached"  # a protocol driver (HTTP/2) owns the connection now
 
 
 class RequestInfo:
@@ -75,7 +88,8 @@ class RequestHandler:
     """
 
     def __init__(self, worker: Any, *, multithread: bool, keepalive: bool,
-                 io_timeout: float | None) -> None:
+                 io_timeout: float | None, protocols: ProtocolSet | None = None,
+                 host: Any = None) -> None:
         self.worker = worker
         cfg = self.cfg = worker.cfg
         self.log = worker.log
@@ -85,8 +99,16 @@ class RequestHandler:
         self.options = ParserOptions.from_config(cfg)
         self.forwarded = AddressMatcher(cfg.forwarded_allow_ips)
         self.proxy_allowed = AddressMatcher(cfg.proxy_allow_ips)
+        # protocol = uwsgi: the allow-list is matched once per connection, never per request.
+        self.uwsgi_allowed = (AddressMatcher(cfg.uwsgi_allow_ips)
+                              if getattr(cfg, "protocol", "http") == "uwsgi" else None)
         self.environ = EnvironBuilder(cfg, multithread=multithread)
-        self.ssl_context = tls.ssl_context(cfg) if cfg.is_ssl else None
+        # Protocols from plugins (gunicorn.protocols) and the driver host they are handed to;
+        # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
+        self.protocols = protocols if protocols else None
+        self.host = host
+        self.ssl_context = (tls.ssl_context(cfg, protocols.alpn if self.protocols else None)
+                            if cfg.is_ssl else None)
         self.sendfile = bool(cfg.sendfile)
         self.max_requests = worker.max_requests or 0
         self.dates = DateCache()  # races between threads are benign: both values are "now"
@@ -99,21 +121,44 @@ class RequestHandler:
         is_ssl = self.ssl_context is not None
         if is_ssl:
             sock = tls.wrap(self.ssl_context, sock, self.cfg)  # type: ignore[arg-type]
-        parser = RequestParser(self.options, forwarded_trusted=self.forwarded.allows(peer),
-                               proxy_trusted=self.proxy_allowed.allows(peer), is_ssl=is_ssl)
+        parser: RequestParser | UWSGIParser
+        if self.uwsgi_allowed is not None:
+            allowed = self.uwsgi_allowed.allows(peer)
+            if not allowed:
+                # The parser refuses on its first event: the driver answers 403 and closes, so
+                # the front end shows the client an error rather than a reset.
+                self.log.warning("uwsgi: refused connection from %r (not in uwsgi_allow_ips)",
+                                 peer)
+            parser = UWSGIParser(self.options, forwarded_trusted=self.forwarded.allows(peer),
+                                 is_ssl=is_ssl, allowed=allowed)
+        else:
+            parser = RequestParser(self.options, forwarded_trusted=self.forwarded.allows(peer),
+                                   proxy_trusted=self.proxy_allowed.allows(peer), is_ssl=is_ssl)
         return Connection(sock, peer, parser, self.environ.connection_base(sock, peer),
                           is_ssl=is_ssl, io_timeout=self.io_timeout, sendfile=self.sendfile)
 
-    def serve(self, conn: Connection, idle_timeout: float | None) -> Outcome:
+    def serve(self, conn: Connection, idle_timeout: float | None, fresh: bool = False) -> Outcome:
         """Serve requests on ``conn`` while it has some to give.
 
         ``idle_timeout`` is how long to wait for the first byte of the first request: 0 means
         "only what is already readable" (the connection came from a poller), None means forever.
         Further requests are served only if already buffered (pipelining) or readable at once;
-        otherwise the connection is returned as PARK.
+        otherwise the connection is returned as PARK. ``fresh``: nothing was read from the
+        connection yet (a cleartext protocol preface may be sniffed). DETACHED: a protocol
+        driver took the connection over.
         """
-        if not conn.handshaken and not self._handshake(conn):
-            return Outcome.CLOSED
+        if not conn.handshaken:
+            if not self._handshake(conn):
+                return Outcome.CLOSED
+            if self.protocols is not None:
+                switched = self._switch_alpn(conn)
+                if switched is not None:
+                    return switched
+        elif fresh and self.protocols is not None and self.protocols.prefaces \
+                and not conn.is_ssl and self.forwarded.allows(conn.peer):
+            switched = self._sniff(conn)
+            if switched is not None:
+                return switched
         probe = True
         while True:
             try:
@@ -130,6 +175,9 @@ class RequestHandler:
                 return Outcome.CLOSED
             if req is Outcome.PARK:
                 return Outcome.PARK
+            if req.upgrade is not None and self.protocols is not None \
+                    and self._switch_upgrade(conn, req):
+                return Outcome.DETACHED
             if not self.handle(conn, req):
                 conn.close(linger=not conn.eof and not conn.body_done)
                 return Outcome.CLOSED
@@ -144,6 +192,72 @@ class RequestHandler:
             conn.close()
             return False
         conn.handshaken = True
+        return True
+
+    # -- protocol switches (gunicorn.protocols) -------------------------------------------------
+
+    def _switch_alpn(self, conn: Connection) -> Outcome | None:
+        """After the TLS handshake: hand the connection to the protocol the client chose."""
+        protocols = self.protocols
+        assert protocols is not None
+        chosen = conn.sock.selected_alpn_protocol()  # type: ignore[attr-defined]
+        proto = protocols.by_alpn.get(chosen) if chosen else None
+        if proto is not None and proto.threaded is not None:
+            proto.threaded(self.host, conn, Handoff("alpn"))
+            return Outcome.DETACHED
+        if not protocols.h1:
+            self.log.debug("closing %r: no ALPN protocol we serve (%r)", conn.peer, chosen)
+            conn.close()
+            return Outcome.CLOSED
+        return None
+
+    def _sniff(self, conn: Connection) -> Outcome | None:
+        """First bytes of a trusted cleartext connection: a protocol preface (prior knowledge)
+        or HTTP/1.1. The wait for a partial preface has one total budget (not per read), so a
+        peer trickling bytes cannot hold a thread longer."""
+        protocols = self.protocols
+        assert protocols is not None
+        buf = b""
+        deadline = time.monotonic() + PREFACE_BUDGET
+        while True:
+            data = conn.recv_nowait()
+            if data is None:
+                left = deadline - time.monotonic()
+                if left > 0 and conn.wait(select.POLLIN, left):
+                    continue
+                if not buf:
+                    return None  # nothing yet: the ordinary path waits or parks
+                break
+            if not data:
+                conn.eof = True
+                break
+            buf += data
+            proto, partial = protocols.sniff(buf)
+            if proto is not None and proto.threaded is not None:
+                proto.threaded(self.host, conn, Handoff("preface", buf))
+                return Outcome.DETACHED
+            if not partial:
+                break
+        if not protocols.h1:
+            self._reject(conn, InvalidPreface("no protocol preface"))
+            return Outcome.CLOSED
+        conn.parser.feed(buf)
+        if conn.eof:
+            conn.parser.feed(b"")
+        return None
+
+    def _switch_upgrade(self, conn: Connection, req: Request) -> bool:
+        """``Upgrade: <token>`` from a trusted cleartext peer, on a request without a body (so
+        the whole request is read before the switch, RFC 9110 §7.8)."""
+        protocols = self.protocols
+        assert protocols is not None
+        proto = protocols.for_upgrade(req.upgrade)
+        if proto is None or proto.threaded is None or conn.is_ssl or req.chunked \
+                or (req.content_length or 0) > 0 or not self.forwarded.allows(conn.peer):
+            return False
+        if req.header("HTTP2-SETTINGS") is None and proto.name == "h2":
+            return False  # RFC 7540 §3.2.1: exactly one HTTP2-Settings field is required
+        proto.threaded(self.host, conn, Handoff("upgrade", conn.parser.trailing_data(), req))
         return True
 
     def _read_head(self, conn: Connection, idle_timeout: float | None,

@@ -25,6 +25,11 @@ class SyncWorker(Worker):
     """Serves one connection at a time in the worker's main thread."""
 
     def run(self) -> None:
+        if any(token != "h1" for token in getattr(self.cfg, "http_protocols", ["h1"])):
+            # One connection at a time cannot multiplex streams; ALPN offers http/1.1 only, so
+            # no client is ever told this worker speaks HTTP/2.
+            self.log.warning("HTTP/2 is not supported by the sync worker; serving HTTP/1.1 "
+                             "only (use -k gthread or -k asgi)")
         handler = RequestHandler(self, multithread=False, keepalive=False,
                                  io_timeout=self.io_timeout())
         listeners = [listener.sock for listener in self.sockets]

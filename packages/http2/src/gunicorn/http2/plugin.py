@@ -1,0 +1,46 @@
+"""The gunicorn-http2 plugin object, loaded by the core from the ``gunicorn.plugins`` group.
+
+It adds the ``http2_*`` settings and provides the ``h2`` connection protocol: ALPN id ``h2``,
+the cleartext preface and the ``h2c`` upgrade token when ``http2_cleartext`` allows them, and
+the driver for the gthread worker (the asyncio one for asgi is still to come). Modules with the protocol
+machinery are imported only when a worker actually serves h2.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.protocols import ConnectionProtocol, Handoff
+
+if TYPE_CHECKING:
+    from gunicorn.config import Config, Registry
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+
+
+def _threaded(host: Any, conn: Any, handoff: Handoff) -> None:
+    from gunicorn.http2.threaded import serve
+
+    serve(host, conn, handoff)
+
+
+class HTTP2Plugin:
+    """Hooks of gunicorn-http2 (see :mod:`gunicorn.plugins` for when the core calls them)."""
+
+    def add_settings(self, registry: Registry) -> None:
+        from gunicorn.http2.settings import SETTINGS
+
+        registry.add_all(SETTINGS)
+
+    def protocols(self, cfg: Config) -> list[ConnectionProtocol]:
+        mode = cfg.http2_cleartext
+        return [ConnectionProtocol(
+            name="h2",
+            alpn_id="h2",
+            preface=PREFACE if mode in ("prior-knowledge", "both") else None,
+            upgrade_token="h2c" if mode in ("upgrade", "both") else None,
+            threaded=_threaded,
+            # The asyncio driver for the asgi worker is not written yet: the asgi worker warns
+            # and serves HTTP/1.1 (ProtocolSet leaves out protocols without its driver).
+            asyncio=None,
+        )]

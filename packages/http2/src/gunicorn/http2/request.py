@@ -1,0 +1,98 @@
+"""From the header block of an HTTP/2 request to a core :class:`~gunicorn.http.events.Request`.
+
+The same policy as HTTP/1.1, by running the same code: the pseudo-headers make a request line
+for :func:`gunicorn.http.message.parse_request_line` (method token rules, target characters and
+forms), the fields go through :func:`gunicorn.http.fields.parse_field_lines` (value characters,
+``header_map`` for underscores, the forwarder trust gate) and
+:func:`gunicorn.http.message.build_request` (duplicate Host / Content-Type, Content-Length
+syntax, trusted secure-scheme headers). HTTP/2 specifics on top (RFC 9113 §8.3, §8.2.2):
+
+* pseudo-headers: only the four request ones, once each, before the fields; ``:method``,
+  ``:scheme`` and ``:path`` required except for CONNECT; violations are *malformed*
+  (stream error), not HTTP errors;
+* field names must be lower case; connection-specific fields are malformed; ``te`` may only
+  say ``trailers``;
+* ``:authority`` replaces Host; ``:scheme`` is believed only from a trusted peer (a proxy
+  terminating TLS in front of an h2c listener), otherwise the transport decides;
+* several ``cookie`` fields are joined with ``"; "`` (§8.2.3), not with commas.
+"""
+
+from __future__ import annotations
+
+from gunicorn.http.events import Headers, Request
+from gunicorn.http.fields import parse_field_lines
+from gunicorn.http.message import build_request, parse_request_line
+from gunicorn.http.options import ParserOptions
+from gunicorn.http2.errors import MalformedRequest
+
+_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority"})
+_CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection",
+                                  b"transfer-encoding", b"upgrade"})
+_SCHEMES = frozenset({"http", "https"})
+VERSION = (2, 0)
+
+
+def map_request(fields: list[tuple[bytes, bytes]], options: ParserOptions, *, trusted: bool,
+                is_ssl: bool) -> Request:
+    """Build the request of one stream from its decoded header block.
+
+    Raises MalformedRequest (reset the stream) or a core HTTPError (answer with its status).
+    """
+    pseudo: dict[bytes, bytes] = {}
+    lines: list[bytes] = []
+    cookies: list[bytes] = []
+    regular = False
+    for name, value in fields:
+        if name[:1] == b":":
+            if regular:
+                raise MalformedRequest("pseudo-header after a regular field")
+            if name not in _PSEUDO:
+                raise MalformedRequest(f"unknown pseudo-header {name[:32]!r}")
+            if name in pseudo:
+                raise MalformedRequest(f"repeated pseudo-header {name!r}")
+            pseudo[name] = value
+            continue
+        regular = True
+        if name.lower() != name:
+            raise MalformedRequest("upper-case field name")
+        if name in _CONNECTION_SPECIFIC:
+            raise MalformedRequest(f"connection-specific field {name!r}")
+        if name == b"te" and value.strip().lower() != b"trailers":
+            raise MalformedRequest("te other than trailers")
+        if name == b"cookie":
+            cookies.append(value)
+            continue
+        lines.append(name + b":" + value)
+    if cookies:
+        lines.append(b"cookie:" + b"; ".join(cookies))
+
+    method = pseudo.get(b":method")
+    if not method:
+        raise MalformedRequest("no :method")
+    authority = pseudo.get(b":authority")
+    if method == b"CONNECT":
+        if b":scheme" in pseudo or b":path" in pseudo or not authority:
+            raise MalformedRequest("CONNECT needs :authority and no :scheme or :path")
+        target = authority
+    else:
+        target = pseudo.get(b":path") or b""
+        if not target or b":scheme" not in pseudo:
+            raise MalformedRequest("missing or empty :path or :scheme")
+
+    line = parse_request_line(method + b" " + target + b" HTTP/1.1", options)
+    headers: Headers = parse_field_lines(lines, options, forwarder_trusted=trusted)
+    policy = build_request(line, headers, options, forwarded_trusted=trusted, is_ssl=is_ssl,
+                           proxy=None)
+    if authority:
+        # RFC 9113 §8.3.1: :authority wins over Host (checked for duplicates above).
+        host = authority.decode("latin-1")
+        headers = [("HOST", host), *(h for h in headers if h[0] != "HOST")]
+    transport = "https" if is_ssl else "http"
+    scheme = policy.scheme
+    if scheme == transport and trusted:
+        claimed = pseudo.get(b":scheme", b"").decode("latin-1").lower()
+        if claimed in _SCHEMES:
+            scheme = claimed
+    method_s, uri, path, query, fragment, _ = line
+    return Request(method_s, uri, path, query, fragment, VERSION, headers, scheme,
+                   policy.content_length, False, True, False, None, False, None)

@@ -1,0 +1,430 @@
+"""The threaded HTTP/2 driver for the gthread worker.
+
+::
+
+    gthread poller thread                      pool threads (cfg.threads, shared)
+    ─────────────────────                      ──────────────────────────────────
+    socket readable ──> H2Driver.readable():   Stream.run(): WSGI app for one stream
+      recv (non-blocking) -> Session.receive     wsgi.input  <- chunks (wait on cond),
+      -> RequestReady: submit(Stream.run) ─────>               credit returned as read
+      -> BodyChunk / BodyEnd / StreamGone /      response    -> Session.send_* under lock,
+         WindowChanged: update, notify_all                      wait on cond for window
+      flush what it can without blocking       flush(blocking) writes the socket
+    every ~0.5 s: tick(): idle timeout, GOAWAY drain
+
+Why the poller reads: a connection then costs no thread while idle or while its streams run,
+``worker_connections`` h2 connections need no extra threads, and WINDOW_UPDATE frames are
+read even when every pool thread is blocked sending (a pool thread reading its own connection
+could deadlock waiting for credit only another read would bring). The poller never blocks:
+bytes it cannot write at once are left for a pool thread to flush.
+
+Locks: ``lock`` guards the session and stream state (``cond`` waits on it); ``write_lock``
+serialises socket writes so frames leave in the order the session produced them; TLS sockets
+also take ``io_lock`` around each recv/send (an SSL object must not be used by two threads at
+once). Every wait is bounded by the worker's I/O timeout.
+"""
+
+from __future__ import annotations
+
+import collections
+import select
+import ssl
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from gunicorn.http.errors import HTTPError
+from gunicorn.http.events import Request
+from gunicorn.http2.errors import StreamGone
+from gunicorn.http2.session import (
+    BodyChunk,
+    BodyEnd,
+    ConnectionGone,
+    RequestReady,
+    Session,
+    SessionConfig,
+    WindowChanged,
+)
+from gunicorn.http2.session import (
+    StreamGone as Gone,
+)
+from gunicorn.http2.wsgi import H2Response
+from gunicorn.protocols import Handoff
+from gunicorn.wsgi.environ import PathOutsideScriptName
+from gunicorn.wsgi.input import WSGIInput
+
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+RECV_SIZE = 65536
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_UPGRADE_FIELDS = frozenset({"CONNECTION", "UPGRADE", "HTTP2-SETTINGS", "KEEP-ALIVE"})
+
+
+def serve(host: Any, conn: Any, handoff: Handoff) -> None:
+    """Take over ``conn`` (called on a pool thread by the gthread worker)."""
+    H2Driver(host, conn, handoff).start()
+
+
+class H2Driver:
+    """One HTTP/2 connection on the gthread worker."""
+
+    def __init__(self, host: Any, conn: Any, handoff: Handoff) -> None:
+        handler = host.handler
+        cfg = handler.cfg
+        self.host = host
+        self.handler = handler
+        self.conn = conn
+        self.handoff = handoff
+        self.log = handler.log
+        self.io_timeout: float | None = handler.io_timeout
+        self.idle = max(float(host.keepalive or 0), 1.0)
+        config = SessionConfig(handler.options, cfg.http2_max_concurrent_streams,
+                               cfg.http2_initial_window_size, cfg.http2_max_frame_size,
+                               cfg.http2_max_header_list_size, cfg.http2_max_request_body,
+                               cfg.http2_max_reset_rate)
+        self.session = Session(config, trusted=handler.forwarded.allows(conn.peer),
+                               is_ssl=conn.is_ssl, now=time.monotonic())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.write_lock = threading.Lock()
+        self.io_lock = threading.Lock() if conn.is_ssl else None
+        self.want_flush = False
+        self.leftover = b""
+        self.streams: dict[int, Stream] = {}
+        self.last_active = time.monotonic()
+        self.closed = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        handoff = self.handoff
+        events: list[Any]
+        with self.lock:
+            if handoff.how == "upgrade" and handoff.request is not None:
+                req = handoff.request
+                self.leftover = SWITCHING
+                settings = (req.header("HTTP2-Settings") or "").encode("latin-1")
+                headers = [h for h in req.headers if h[0] not in _UPGRADE_FIELDS]
+                events = self.session.initiate(replace(req, version=(2, 0), headers=headers,
+                                                       keep_alive=True), settings)
+            else:
+                events = self.session.initiate()
+            if handoff.data:
+                events += self.session.receive(handoff.data, time.monotonic())
+            # Adopted under the lock: the poller's first read waits until the bytes read
+            # before the switch have been fed, so the session sees them in order.
+            self.host.adopt(self.conn, self)
+            self._dispatch(events)
+        self.flush(True)
+        self._maybe_close()
+
+    def readable(self) -> None:
+        """Poller thread: read what is there, hand out the events, write what we can."""
+        if self.closed:
+            return
+        data = self._recv()
+        if data is None:
+            return
+        now = time.monotonic()
+        self.last_active = now
+        with self.lock:
+            if data:
+                self._dispatch(self.session.receive(data, now))
+            else:
+                self._abort("the peer closed the connection")
+        self.flush(False)
+        self._maybe_close()
+
+    def tick(self, now: float) -> None:
+        if self.closed:
+            return
+        with self.lock:
+            idle = not self.streams and now - self.last_active > self.idle
+            if idle:
+                self.session.goaway()
+        if idle:
+            self.flush(False)
+            self._close()
+        else:
+            self._maybe_close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY; streams already accepted finish; then close."""
+        with self.lock:
+            self.session.goaway()
+        self.flush(False)
+        self._maybe_close()
+
+    def _maybe_close(self) -> None:
+        with self.lock:
+            done = self.session.closed or (self.session.going_away and not self.streams)
+        if done and not self.closed:
+            self.flush(False)
+            self._close()
+
+    def _close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._abort("connection closed")
+        self.host.release(self.conn)
+        self.conn.close()
+
+    def _abort(self, reason: str) -> None:
+        """Wake every stream so its application stops waiting (lock held)."""
+        for stream in self.streams.values():
+            stream.gone = True
+        self.session.closed = True
+        self.cond.notify_all()
+
+    # -- events (lock held) -------------------------------------------------------------------
+
+    def _dispatch(self, events: list[Any]) -> None:
+        streams = self.streams
+        for ev in events:
+            kind = type(ev)
+            if kind is RequestReady:
+                stream = streams[ev.stream_id] = Stream(self, ev)
+                self.host.submit(stream.run)
+            elif kind is BodyChunk:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.chunks.append(ev.data)
+                    self.cond.notify_all()
+            elif kind is BodyEnd:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.ended = True
+                    stream.trailers = ev.trailers
+                    self.cond.notify_all()
+            elif kind is Gone:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.gone = True
+                    self.cond.notify_all()
+            elif kind is WindowChanged:
+                self.cond.notify_all()
+            elif kind is ConnectionGone:
+                self.log.debug("h2 connection from %r ends: %s", self.conn.peer, ev.reason)
+                self._abort(ev.reason)
+
+    # -- socket I/O ---------------------------------------------------------------------------
+
+    def _recv(self) -> bytes | None:
+        sock = self.conn.sock
+        try:
+            if self.io_lock is None:
+                return sock.recv(RECV_SIZE)
+            with self.io_lock:
+                return sock.recv(RECV_SIZE)
+        except _WOULD_BLOCK:
+            return None
+        except (ssl.SSLEOFError, ConnectionResetError):
+            return b""
+        except OSError as exc:
+            self.log.debug("h2 read from %r failed: %s", self.conn.peer, exc)
+            return b""
+
+    def flush(self, blocking: bool) -> None:
+        """Write what the session produced. Non-blocking (poller thread): leave the rest for a
+        pool thread; blocking: wait for the socket up to the I/O timeout."""
+        self.want_flush = True  # set before trying, so a busy holder loops once more for us
+        while self.want_flush:
+            if not self.write_lock.acquire(blocking):
+                return
+            try:
+                self.want_flush = False
+                while True:
+                    if not self.leftover:
+                        with self.lock:
+                            self.leftover = self.session.data_to_send()
+                        if not self.leftover:
+                            break
+                    if not self._send(blocking):
+                        if not blocking and not self.closed:
+                            self.host.submit(self._flush_job)
+                        return
+            finally:
+                self.write_lock.release()
+
+    def _flush_job(self) -> None:
+        self.flush(True)
+
+    def _send(self, blocking: bool) -> bool:
+        """Send ``leftover``; False when it could not all go (non-blocking, or failed)."""
+        sock = self.conn.sock
+        view = memoryview(self.leftover)
+        deadline = None if self.io_timeout is None else time.monotonic() + self.io_timeout
+        try:
+            while view:
+                try:
+                    if self.io_lock is None:
+                        sent = sock.send(view)
+                    else:
+                        with self.io_lock:
+                            sent = sock.send(view)
+                    view = view[sent:]
+                    continue
+                except _WOULD_BLOCK:
+                    pass
+                if not blocking:
+                    self.leftover = view.tobytes()
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0 or not self.conn.wait(select.POLLOUT, left):
+                    raise TimeoutError(f"{self.conn.peer!r} stopped reading")
+        except OSError as exc:
+            self.leftover = b""
+            self.log.debug("h2 write to %r failed: %s", self.conn.peer, exc)
+            with self.lock:
+                self._abort(str(exc))
+            return False
+        self.leftover = b""
+        return True
+
+
+class Stream:
+    """One request: its body as it arrives, and the WSGI run on a pool thread."""
+
+    __slots__ = ("driver", "sid", "request", "ended", "gone", "chunks", "trailers", "weight",
+                 "depends_on")
+
+    def __init__(self, driver: H2Driver, ev: RequestReady) -> None:
+        self.driver = driver
+        self.sid = ev.stream_id
+        self.request: Request = ev.request
+        self.ended = ev.ended
+        self.gone = False
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.trailers: list[tuple[str, str]] = []
+        self.weight = ev.weight
+        self.depends_on = ev.depends_on
+
+    # -- BodySource ---------------------------------------------------------------------------
+
+    def read_body(self) -> bytes:
+        driver = self.driver
+        with driver.cond:
+            while not self.chunks and not self.ended and not self.gone:
+                if not driver.cond.wait(driver.io_timeout):
+                    raise StreamGone(f"no request body from {driver.conn.peer!r} in time")
+            if self.chunks:
+                data = self.chunks.popleft()
+                driver.session.consumed(self.sid, len(data))
+            elif self.gone:
+                raise StreamGone("the client reset the stream")
+            else:
+                return b""
+        driver.flush(True)
+        return data
+
+    # -- StreamPort ---------------------------------------------------------------------------
+
+    def send_informational(self, status: int, headers: list[tuple[str, str]]) -> None:
+        driver = self.driver
+        with driver.lock:
+            self._check()
+            driver.session.send_informational(self.sid, status, headers)
+        driver.flush(True)
+
+    def send(self, head: tuple[int, list[tuple[str, str]]] | None, data: bytes,
+             end: bool) -> None:
+        driver = self.driver
+        session = driver.session
+        cond = driver.cond
+        view = memoryview(data)
+        with cond:
+            self._check()
+            if head is not None:
+                session.send_head(self.sid, head[0], head[1], driver.handler.dates.get(),
+                                  end and not data)
+            # Head and the first DATA frames leave in one write when the window allows.
+            sent = session.send_body(self.sid, view, end) if data or head is None else 0
+        driver.flush(True)
+        view = view[sent:]
+        while view:
+            with cond:
+                while True:
+                    self._check()
+                    if session.window(self.sid) > 0:
+                        break
+                    if not cond.wait(driver.io_timeout):
+                        raise StreamGone(f"{driver.conn.peer!r} gave no flow-control credit")
+                sent = session.send_body(self.sid, view, end)
+            driver.flush(True)
+            view = view[sent:]
+
+    def end(self, trailers: list[tuple[str, str]] | None) -> None:
+        driver = self.driver
+        with driver.lock:
+            self._check()
+            driver.session.end(self.sid, trailers)
+        driver.flush(True)
+
+    def _check(self) -> None:
+        if self.gone or self.driver.closed:
+            raise StreamGone(f"stream {self.sid} is gone")
+
+    # -- the application ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        driver = self.driver
+        handler = driver.handler
+        worker = handler.worker
+        req = self.request
+        worker.nr += 1
+        if handler.max_requests and worker.nr >= handler.max_requests and worker.alive:
+            driver.log.info("Autorestarting worker after current request.")
+            worker.alive = False
+        resp = H2Response(self, req.method)
+        from gunicorn.workers.handler import RequestInfo
+
+        info = RequestInfo(req, driver.conn.peer)
+        environ: dict[str, Any] = {}
+        start = time.perf_counter()
+        try:
+            environ = handler.environ.build(req, driver.conn.base_environ, WSGIInput(self),
+                                            resp.send_early_hints)
+            environ["HTTP_VERSION"] = "2"
+            environ["gunicorn.http2.send_trailers"] = resp.set_trailers
+            environ["gunicorn.http2.priority_weight"] = self.weight
+            environ["gunicorn.http2.priority_depends_on"] = self.depends_on
+            handler.cfg.pre_request(worker, info)
+            result = handler.app(environ, resp.start_response)
+            try:
+                resp.send_result(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            if resp.truncated:
+                driver.log.error("%s %s: body shorter than its Content-Length",
+                                 req.method, req.uri)
+        except OSError as exc:  # StreamGone included: the client went away
+            driver.log.debug("h2 stream %d from %r ended: %s", self.sid, driver.conn.peer, exc)
+        except (HTTPError, PathOutsideScriptName) as exc:
+            driver.log.error("error handling %s %s: %s", req.method, req.uri, exc)
+            self._fail(resp, exc.status, exc.reason)
+        except Exception:  # noqa: BLE001 - an application bug must never take the worker down
+            driver.log.exception("Error handling request %s", req.uri)
+            self._fail(resp, 500, "Internal Server Error")
+        finally:
+            with driver.lock:
+                driver.streams.pop(self.sid, None)
+                driver.session.finish(self.sid)
+            driver.flush(True)
+            handler._after(worker, info, environ, resp, time.perf_counter() - start)
+            driver._maybe_close()
+
+    def _fail(self, resp: H2Response, status: int, reason: str) -> None:
+        """A bare error page when nothing was sent yet (never the exception text)."""
+        if resp.headers_sent:
+            return  # finish() resets the half-sent stream
+        body = f"{status} {reason}\n".encode("latin-1")
+        resp.status, resp.status_code, resp.headers = f"{status} {reason}", status, []
+        try:
+            self.send((status, [("content-type", "text/plain"),
+                                ("content-length", str(len(body)))]), body, True)
+        except OSError:
+            pass  # the client is gone; the error is already logged
