@@ -2,9 +2,9 @@
 
 * A synchronous action runs in the worker's thread pool; its reply is sent from the event loop.
 * An ``async def`` action runs as a task on the worker's loop, so many of them overlap.
-* An action returning a generator streams: each item is pulled in the thread pool (``next`` may
-  block) and sent as a CHUNK, then END. An async generator is iterated on the loop. An exception
-  mid-stream sends ERROR after the chunks already sent.
+* An action returning a generator streams: one pool thread pulls it for the whole stream
+  (``next`` may block) and each item is sent as a CHUNK, then END. An async generator is
+  iterated on the loop. An exception mid-stream sends ERROR after the chunks already sent.
 * Flow control: a stream may send :data:`INITIAL_CREDIT` chunks, plus one more for every credit
   the caller grants (CREDIT frames), so a slow reader slows the producer instead of growing
   buffers in the arbiter.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import traceback
 from concurrent.futures import Executor
 from functools import partial
@@ -51,7 +52,7 @@ def as_dirty_error(exc: BaseException, app_path: str | None, action: str | None)
 
 
 class _Running:
-    __slots__ = ("app", "action", "waiter", "cancelled", "credit", "wakeup")
+    __slots__ = ("app", "action", "waiter", "cancelled", "credit", "wakeup", "pull")
 
     def __init__(self, app: str, action: str) -> None:
         self.app = app
@@ -60,6 +61,72 @@ class _Running:
         self.cancelled = False
         self.credit = INITIAL_CREDIT
         self.wakeup: asyncio.Event | None = None
+        self.pull: _SyncPull | None = None  # set while a sync generator streams
+
+
+class _SyncPull:
+    """Pulls a blocking generator in one pool thread for the whole stream.
+
+    Why not ``run_in_executor(next)`` per item: that thread hop costs ~50 us per chunk and
+    capped a stream near 10k chunks/s. Here the thread pulls while it holds credit, encodes each
+    chunk itself and queues the frame; the loop writes whatever is queued in one go. Items of a
+    fast generator are coalesced into few writes; those of a slow one leave as soon as they exist.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rid: int, credit: int, send: Any,
+                 heartbeat: Any) -> None:
+        self.loop = loop
+        self.rid = rid
+        self.send = send
+        self.heartbeat = heartbeat
+        self.cond = threading.Condition()
+        self.credit = credit  # guarded by cond, like everything below
+        self.cancelled = False
+        self.frames: list[bytes] = []
+        self.flush_scheduled = False
+
+    # -- loop thread --------------------------------------------------------------------------
+
+    def grant(self, n: int) -> None:
+        with self.cond:
+            self.credit += n
+            self.cond.notify()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.cancelled = True
+            self.cond.notify()
+
+    def flush(self) -> None:
+        with self.cond:
+            frames, self.frames = self.frames, []
+            self.flush_scheduled = False
+            if self.cancelled:
+                return  # the caller is gone: an item pulled meanwhile goes nowhere
+        if frames:
+            self.send(b"".join(frames))
+            self.heartbeat.notify()
+
+    # -- pool thread --------------------------------------------------------------------------
+
+    def run(self, gen: Any) -> bool:
+        """Pull ``gen`` to its end (True) or until stopped (False); raise what it raised."""
+        while True:
+            with self.cond:
+                while self.credit <= 0 and not self.cancelled:
+                    self.cond.wait()
+                if self.cancelled:
+                    return False
+                self.credit -= 1
+            item = next(gen, _DONE)
+            if item is _DONE:
+                return True
+            frame = encode_chunk(self.rid, item)
+            with self.cond:
+                self.frames.append(frame)
+                schedule, self.flush_scheduled = not self.flush_scheduled, True
+            if schedule:
+                self.loop.call_soon_threadsafe(self.flush)
 
 
 class CallExecutor:
@@ -129,6 +196,9 @@ class CallExecutor:
     def credit(self, rid: int, n: int) -> None:
         running = self.calls.get(rid)
         if running is None or n <= 0:
+            return
+        if running.pull is not None:
+            running.pull.grant(n)
             return
         running.credit += n
         if running.wakeup is not None:
@@ -211,26 +281,25 @@ class CallExecutor:
         self.heartbeat.notify()
 
     async def _stream_sync(self, rid: int, running: _Running, gen: Any) -> None:
-        pending: asyncio.Future[Any] | None = None
+        pull = running.pull = _SyncPull(self.loop, rid, running.credit, self.send,
+                                        self.heartbeat)
+        pulling = self.loop.run_in_executor(self.threads, pull.run, gen)
         try:
-            while True:
-                await self._credit(running)
-                pending = self.loop.run_in_executor(self.threads, next, gen, _DONE)
-                # Shielded: cancelling the task must not mark the future done while next()
-                # still runs in its thread, or close() below would find the generator busy.
-                item = await asyncio.shield(pending)
-                pending = None
-                if item is _DONE:
-                    break
-                self._chunk(rid, item)
-            self._final(rid, encode_end(rid))
+            # Shielded: cancelling the task must not mark the future done while the thread
+            # still runs the generator, or close() below would find it busy.
+            finished = await asyncio.shield(pulling)
+            pull.flush()  # chunks still queued go out before the END
+            if finished:
+                self._final(rid, encode_end(rid))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # mid-stream failure: ERROR after the chunks already sent
+            pull.flush()
             self._final(rid, encode_error(rid, as_dirty_error(exc, running.app, running.action)))
         finally:
-            if pending is not None and not pending.done():
-                await asyncio.wait([pending])
+            pull.stop()
+            if not pulling.done():
+                await asyncio.wait([pulling])
             await self._close(self.loop.run_in_executor(self.threads, gen.close), running)
 
     async def _stream_async(self, rid: int, running: _Running, agen: Any) -> None:
