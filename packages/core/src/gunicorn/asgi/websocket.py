@@ -1,0 +1,409 @@
+"""One WebSocket connection of the ``asgi`` worker: the asyncio driver of the ASGI websocket scope.
+
+The worker's connection protocol parses the upgrade request with the HTTP/1.1 parser, sees
+:func:`is_websocket_upgrade`, builds the ``websocket`` scope and hands the connection over::
+
+    session = WebSocketSession(transport=..., request=..., scope=..., app=..., cfg=..., log=...,
+                               loop=..., on_close=callback)
+    session.data_received(parser.trailing_data())   # then every later transport callback
+    task = loop.create_task(session.run())
+    session.shutdown()                               # graceful server stop: close 1001
+
+Phases (anything else is an :class:`ProtocolViolation` from ``send``)::
+
+    CONNECTING --websocket.accept--> OPEN --(close handshake, EOF, failure)--> DONE
+        |  --websocket.close--> 403 ------------------------------------------> DONE
+        |  --websocket.http.response.start--> DENYING --last body--> ---------> DONE
+        '  --app error / returns--> 500 --------------------------------------> DONE
+
+The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers) and
+:mod:`gunicorn.asgi.ws_codec` (frames <-> ASGI messages). This module only moves bytes, queues
+messages for ``receive()``, applies flow control and keeps the timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Any
+
+from gunicorn.asgi.ws_codec import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    CloseCode,
+    Message,
+    MessageCodec,
+    disconnect_message,
+)
+from gunicorn.asgi.ws_errors import ClientDisconnected, HandshakeRefused, ProtocolViolation
+from gunicorn.asgi.ws_handshake import (
+    DenialResponse,
+    accept_response,
+    check_handshake,
+    is_websocket_upgrade,
+    refusal_response,
+)
+from gunicorn.http.events import Request
+
+__all__ = ["WebSocketSession", "is_websocket_upgrade"]
+
+# RFC 6455 §7.1.1 leaves the wait for the peer's Close frame to the server; 5 s as gunicorn.
+CLOSE_TIMEOUT = 5.0
+# Bytes a client may send before the application accepts, and messages queued for an
+# application that does not call receive(), before the server stops reading from the socket.
+PENDING_LIMIT = 64 * 1024
+INBOX_HIGH_WATER = 1024 * 1024
+
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Message]],
+                    Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+class _Phase(Enum):
+    CONNECTING = 1   # the application has not answered the handshake yet
+    DENYING = 2      # a websocket.http.response is being sent
+    OPEN = 3         # 101 sent: frames flow; the codec knows whether it is closing
+    DONE = 4         # the connection is over or being torn down
+
+
+class WebSocketSession:
+    """Serve one WebSocket upgrade request with an ASGI application.
+
+    Arguments (all keyword-only):
+        transport: the connection's ``asyncio.Transport``; the session writes and closes it.
+        request: the parsed upgrade request (its handshake headers are checked here).
+        scope: the ``websocket`` scope built by the worker; the session adds the
+            ``websocket.http.response`` extension.
+        app: the ASGI 3 application.
+        cfg: the worker's Config (``asgi_disconnect_grace_period``, and
+            ``websocket_max_message_size`` when that setting exists).
+        log: the worker's logger; loop: the running event loop.
+        on_close: called once, without arguments, when :meth:`run` ends.
+
+    The protocol forwards ``data_received``, ``eof_received``, ``connection_lost``,
+    ``pause_writing`` and ``resume_writing``. :meth:`run` never raises (except
+    ``CancelledError`` when its own task is cancelled, which also cancels the application).
+
+    :attr:`status` is the HTTP status that answered the handshake (101, 403, 426, a denial's
+    status...), None while the application has not answered; for the access log.
+    """
+
+    def __init__(self, *, transport: asyncio.Transport, request: Request, scope: dict[str, Any],
+                 app: ASGIApp, cfg: Any, log: Any, loop: asyncio.AbstractEventLoop,
+                 on_close: Callable[[], object]) -> None:
+        self._transport = transport
+        self._request = request
+        # A copy: the worker may share one extensions dict between scopes.
+        extensions = dict(scope.get("extensions") or {})
+        extensions["websocket.http.response"] = {}
+        scope["extensions"] = extensions
+        self._scope = scope
+        self._app = app
+        self._log = log
+        self._loop = loop
+        self._on_close = on_close
+        self._max_size = getattr(cfg, "websocket_max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
+        self._grace = float(getattr(cfg, "asgi_disconnect_grace_period", 3))
+        self._phase = _Phase.CONNECTING
+        self._key = ""
+        self._pending = bytearray()
+        self._codec: MessageCodec | None = None
+        self._denial: DenialResponse | None = None
+        self._inbox: deque[Message] = deque([{"type": "websocket.connect"}])
+        self._inbox_bytes = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._final: Message | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._reading_paused = False
+        self._lost = False
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._app_task: asyncio.Task[None] | None = None
+        self._grace_expired = False
+        self._shutdown_requested = False
+        self.status: int | None = None
+
+    # -- the session ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Check the handshake, run the application, finish the close; then ``on_close()``."""
+        try:
+            try:
+                self._key = check_handshake(self._request)
+            except HandshakeRefused as exc:
+                self._log.debug("websocket handshake refused (%s %s): %s", exc.status,
+                                exc.reason, exc)
+                self.status = exc.status
+                self._write(refusal_response(exc.status, exc.reason, exc.headers))
+                self._finish_transport()
+                return
+            self._app_task = self._loop.create_task(self._call_app())
+            await self._app_task
+            await self._closed
+        finally:
+            self._cancel_timers()
+            if self._app_task is not None and not self._app_task.done():
+                self._app_task.cancel()
+            self._on_close()
+
+    async def _call_app(self) -> None:
+        error: BaseException | None = None
+        try:
+            await self._app(self._scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            if not self._grace_expired:
+                raise
+            self._log.debug("websocket application cancelled after the disconnect grace period")
+        except Exception as exc:  # noqa: BLE001 - user code: any error becomes 500/1011 + log
+            error = exc
+        self._app_finished(error)
+
+    def _app_finished(self, error: BaseException | None) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        if error is not None and not isinstance(error, ClientDisconnected):
+            self._log.exception("Error in ASGI websocket application", exc_info=error)
+        phase = self._phase
+        if phase is _Phase.CONNECTING:
+            if error is None:
+                self._log.error("ASGI websocket application returned without accepting or "
+                                "closing the connection")
+            self.status = 500
+            self._write(refusal_response(500, "Internal Server Error"))
+            self._finish_transport()
+        elif phase is _Phase.DENYING:
+            # A half-sent denial response: only closing the connection can end it.
+            self._finish_transport()
+        elif phase is _Phase.OPEN:
+            assert self._codec is not None
+            if error is None or isinstance(error, ClientDisconnected):
+                self._start_close(CloseCode.NORMAL, "")
+            else:
+                self._start_close(CloseCode.INTERNAL_ERROR, "")
+        else:
+            self._finish_transport()
+
+    def shutdown(self) -> None:
+        """Graceful server stop: close an open WebSocket with 1001 (going away). A handshake
+        still waiting for the application is closed the same way right after its accept."""
+        self._shutdown_requested = True
+        if self._phase is _Phase.OPEN:
+            self._start_close(CloseCode.GOING_AWAY, "server shutting down")
+
+    # -- ASGI receive / send ----------------------------------------------------------------------
+
+    async def _receive(self) -> Message:
+        while not self._inbox:
+            if self._final is not None:
+                return self._final
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        message = self._inbox.popleft()
+        if message["type"] == "websocket.receive":
+            self._inbox_bytes -= _size(message)
+            if self._reading_paused and self._inbox_bytes <= INBOX_HIGH_WATER // 2:
+                self._resume_reading()
+        elif message["type"] == "websocket.disconnect":
+            self._final = message
+        return message
+
+    async def _send(self, message: Message) -> None:
+        if not isinstance(message, dict):
+            raise ProtocolViolation(f"ASGI messages are dicts, not {type(message).__name__}")
+        kind = message.get("type")
+        phase = self._phase
+        if phase is _Phase.OPEN:
+            assert self._codec is not None
+            self._write(self._codec.encode(message))
+            self._after_codec()
+        elif phase is _Phase.CONNECTING:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":
+                # ASGI: closing before accepting rejects the handshake with 403.
+                self.status = 403
+                self._write(refusal_response(403, "Forbidden"))
+                self._finish_transport()
+            elif kind == "websocket.http.response.start":
+                denial = DenialResponse()
+                self._write(denial.start(message))
+                self.status = denial.status
+                self._denial = denial
+                self._phase = _Phase.DENYING
+            else:
+                raise ProtocolViolation(f"unexpected ASGI message {kind!r} before the "
+                                        "websocket handshake was answered")
+        elif phase is _Phase.DENYING:
+            assert self._denial is not None
+            if kind != "websocket.http.response.body":
+                raise ProtocolViolation(f"expected websocket.http.response.body, got {kind!r}")
+            self._write(self._denial.body(message))
+            if self._denial.finished:
+                self._finish_transport()
+        elif kind != "websocket.close":
+            # ASGI 2.4: sending on a closed connection raises an IOError subclass.
+            raise ClientDisconnected(f"{kind} on a closed WebSocket")
+        if not self._writable.is_set():
+            await self._writable.wait()
+
+    def _accept(self, message: Message) -> None:
+        data = accept_response(self._key, message.get("subprotocol"),
+                               self._scope.get("subprotocols") or (), message.get("headers"))
+        self._write(data)
+        self.status = 101
+        self._phase = _Phase.OPEN
+        self._codec = MessageCodec(self._max_size)
+        early = bytes(self._pending)
+        self._pending.clear()
+        if self._reading_paused:
+            self._resume_reading()
+        if early:
+            self._feed(early)
+        if self._shutdown_requested and self._phase is _Phase.OPEN:
+            self._start_close(CloseCode.GOING_AWAY, "server shutting down")
+
+    # -- transport callbacks ----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client (after the request head)."""
+        if not data:
+            return
+        phase = self._phase
+        if phase is _Phase.OPEN:
+            self._feed(data)
+        elif phase is _Phase.CONNECTING:
+            # Frames sent before our 101 (optimistic clients): kept for the codec, bounded.
+            self._pending += data
+            if len(self._pending) > PENDING_LIMIT:
+                self._pause_reading()
+        # DENYING / DONE: nothing more is read from this connection.
+
+    def eof_received(self) -> None:
+        """The client shut down its sending side: the WebSocket cannot go on."""
+        if self._phase is _Phase.OPEN:
+            self._feed(None)
+        elif self._phase is not _Phase.DONE:
+            self._connection_over()
+        self._finish_transport()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The transport is closed (by either side)."""
+        self._lost = True
+        self._connection_over()
+        self._writable.set()
+        self._set_closed()
+        task = self._app_task
+        if task is not None and not task.done() and self._grace_timer is None:
+            self._grace_timer = self._loop.call_later(self._grace, self._grace_over)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _feed(self, data: bytes | None) -> None:
+        assert self._codec is not None
+        messages = self._codec.feed(data)
+        self._write(self._codec.take_output())
+        if messages:
+            self._deliver(messages)
+        self._after_codec()
+
+    def _after_codec(self) -> None:
+        codec = self._codec
+        assert codec is not None
+        if codec.finished:
+            self._finish_transport()
+        elif codec.closing and self._close_timer is None:
+            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+
+    def _start_close(self, code: int, reason: str) -> None:
+        assert self._codec is not None
+        self._write(self._codec.close(code, reason))
+        self._after_codec()
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        self._log.debug("websocket close handshake timed out")
+        if self._codec is not None:
+            self._deliver(self._codec.abort())
+        self._phase = _Phase.DONE
+        if not self._lost:
+            self._transport.abort()
+        self._set_closed()
+
+    def _connection_over(self) -> None:
+        """Deliver the final disconnect (1006 unless a code is known) and stop sending."""
+        if self._codec is not None:
+            self._deliver(self._codec.abort())
+        elif self._final is None and not any(
+                m["type"] == "websocket.disconnect" for m in self._inbox):
+            self._deliver([disconnect_message(CloseCode.ABNORMAL)])
+        self._phase = _Phase.DONE
+
+    def _deliver(self, messages: list[Message]) -> None:
+        for message in messages:
+            if message["type"] == "websocket.receive":
+                self._inbox_bytes += _size(message)
+            self._inbox.append(message)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if self._inbox_bytes > INBOX_HIGH_WATER:
+            self._pause_reading()
+
+    def _write(self, data: bytes) -> None:
+        if data and not self._lost and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _finish_transport(self) -> None:
+        """Close the connection after the buffered bytes are flushed (the server closes TCP
+        first, RFC 6455 §7.1.1); the session is then over."""
+        if self._phase is not _Phase.DONE:
+            self._connection_over()
+        if not self._lost:
+            self._transport.close()
+        self._set_closed()
+
+    def _set_closed(self) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self._lost:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self._lost and not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def _grace_over(self) -> None:
+        self._grace_timer = None
+        task = self._app_task
+        if task is not None and not task.done():
+            self._grace_expired = True
+            task.cancel()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._close_timer, self._grace_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._grace_timer = None
+
+
+def _size(message: Message) -> int:
+    data = message.get("bytes")
+    return len(data) if data is not None else len(message.get("text") or "")
