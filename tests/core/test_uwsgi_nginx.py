@@ -1,9 +1,7 @@
 """``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread and asgi workers.
 
 nginx comes from tests/tools/ensure-nginx.sh (Debian package); without it these tests skip and
-say why. The asgi variants run once the asgi worker builds its parser with the uwsgi choice
-(``gunicorn.asgi.connection`` importing ``UWSGIParser``; see docs/uwsgi.md): until then they
-skip with that reason rather than fail.
+say why.
 """
 
 from __future__ import annotations
@@ -21,18 +19,10 @@ import pytest
 from harness import GunicornServer
 from nginx import Nginx, require_nginx
 
-
-def asgi_speaks_uwsgi() -> bool:
-    module = pytest.importorskip("gunicorn.asgi.connection")
-    return hasattr(module, "UWSGIParser")
-
-
-ASGI_PENDING = "the asgi worker does not build a UWSGIParser yet (change reported to the lead)"
 WORKERS = [
     pytest.param(["-k", "sync"], id="sync"),
     pytest.param(["-k", "gthread", "--threads", "2"], id="gthread"),
-    pytest.param(["-k", "asgi"], id="asgi",
-                 marks=pytest.mark.skipif(not asgi_speaks_uwsgi(), reason=ASGI_PENDING)),
+    pytest.param(["-k", "asgi"], id="asgi"),
 ]
 
 # One app module for both interfaces, written under tmp_path: every request answers a JSON

@@ -1,7 +1,6 @@
 """``--protocol uwsgi`` spoken directly over loopback: allow-list, bad packets, keep-alive.
 
-No nginx here: a raw socket sends uwsgi packets, so that malformed ones can be sent too. The
-asgi variants skip until the asgi worker builds a ``UWSGIParser`` (see test_uwsgi_nginx.py).
+No nginx here: a raw socket sends uwsgi packets, so that malformed ones can be sent too.
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ from typing import BinaryIO
 
 import pytest
 from harness import GunicornServer, wait_until
-from test_uwsgi_nginx import ASGI_PENDING, app_spec, asgi_speaks_uwsgi, write_app
+from test_uwsgi_nginx import app_spec, write_app
 
 WORKERS = [
     pytest.param(["-k", "sync"], id="sync"),
     pytest.param(["-k", "gthread", "--threads", "2"], id="gthread"),
-    pytest.param(["-k", "asgi"], id="asgi",
-                 marks=pytest.mark.skipif(not asgi_speaks_uwsgi(), reason=ASGI_PENDING)),
+    pytest.param(["-k", "asgi"], id="asgi"),
 ]
 
 

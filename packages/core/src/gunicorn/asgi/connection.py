@@ -92,9 +92,9 @@ class HTTPConnection(asyncio.Protocol):
         peer = self.peer = transport.get_extra_info("peername")
         self.client = socket_address(peer)
         self.server = socket_address(transport.get_extra_info("sockname"))
-        self.parser = RequestParser(ctx.options, forwarded_trusted=ctx.forwarded.allows(peer),
-                                    proxy_trusted=ctx.proxy_allowed.allows(peer),
-                                    is_ssl=ctx.is_ssl)
+        self.parser, refused = ctx.parsers.new(peer, ctx.is_ssl)
+        if refused:
+            ctx.log.warning("uwsgi: refused connection from %r (not in uwsgi_allow_ips)", peer)
         ctx.connections.add(self)
         # Accepted just before a graceful stop (e.g. a TLS handshake that finished since): its
         # request is still served if it comes at once.

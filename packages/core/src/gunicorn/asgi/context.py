@@ -12,8 +12,7 @@ from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.glogging import Logger
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
-from gunicorn.http.options import ParserOptions
-from gunicorn.http.trust import AddressMatcher
+from gunicorn.http.select import ParserFactory
 from gunicorn.workers.handler import RequestInfo
 
 # A new connection gets this long to send its first request, whatever keepalive says.
@@ -39,9 +38,9 @@ class WorkerContext:
         self.log = worker.log
         self.loop = loop
         self.app = app
-        self.options = ParserOptions.from_config(cfg)
-        self.forwarded = AddressMatcher(cfg.forwarded_allow_ips)
-        self.proxy_allowed = AddressMatcher(cfg.proxy_allow_ips)
+        self.parsers = ParserFactory(cfg)
+        self.options = self.parsers.options
+        self.forwarded = self.parsers.forwarded
         self.scopes = ScopeBuilder(cfg.root_path or "")
         self.dates = DateCache()
         self.keepalive = max(float(cfg.keepalive), 0.0)

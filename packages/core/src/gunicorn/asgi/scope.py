@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from gunicorn.http.events import Request
 
@@ -41,8 +41,14 @@ def socket_address(addr: Any) -> Address:
 
 
 def decode_path(path: str) -> str:
-    """Percent-decode a request path into the ASGI ``path`` (UTF-8, invalid bytes replaced)."""
-    return unquote(path) if "%" in path else path
+    """Decode a request path (raw bytes as latin-1) into the ASGI ``path``.
+
+    Percent-escapes are decoded and the resulting bytes read as UTF-8 (invalid bytes replaced),
+    so ``/caf%C3%A9`` and a raw UTF-8 ``/café`` both give ``/café``.
+    """
+    if path.isascii() and "%" not in path:
+        return path
+    return unquote_to_bytes(path.encode("latin-1")).decode("utf-8", "replace")
 
 
 class ScopeBuilder:
@@ -71,8 +77,8 @@ class ScopeBuilder:
         """The ``http`` scope of ``request`` received from ``client`` on ``server``."""
         path = request.path
         raw_path = path.encode("latin-1")
-        if "%" in path:
-            path = unquote(path)
+        if "%" in path or not path.isascii():
+            path = decode_path(path)
         root = self.root_path
         if root and path != root and not path.startswith(root + "/"):
             path = root + path

@@ -25,10 +25,7 @@ from gunicorn import tls
 from gunicorn.http.dates import DateCache
 from gunicorn.http.errors import HTTPError, IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Request
-from gunicorn.http.options import ParserOptions
-from gunicorn.http.parser import RequestParser
-from gunicorn.http.trust import AddressMatcher
-from gunicorn.http.uwsgi import UWSGIParser
+from gunicorn.http.select import ParserFactory
 from gunicorn.http.writer import error_response
 from gunicorn.protocols import Handoff, ProtocolSet
 from gunicorn.workers.connection import Connection, ConnectionLost
@@ -96,12 +93,9 @@ class RequestHandler:
         self.app = worker.wsgi
         self.keepalive = keepalive
         self.io_timeout = io_timeout
-        self.options = ParserOptions.from_config(cfg)
-        self.forwarded = AddressMatcher(cfg.forwarded_allow_ips)
-        self.proxy_allowed = AddressMatcher(cfg.proxy_allow_ips)
-        # protocol = uwsgi: the allow-list is matched once per connection, never per request.
-        self.uwsgi_allowed = (AddressMatcher(cfg.uwsgi_allow_ips)
-                              if getattr(cfg, "protocol", "http") == "uwsgi" else None)
+        self.parsers = ParserFactory(cfg)
+        self.options = self.parsers.options
+        self.forwarded = self.parsers.forwarded
         self.environ = EnvironBuilder(cfg, multithread=multithread)
         # Protocols from plugins (gunicorn.protocols) and the driver host they are handed to;
         # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
@@ -121,19 +115,9 @@ class RequestHandler:
         is_ssl = self.ssl_context is not None
         if is_ssl:
             sock = tls.wrap(self.ssl_context, sock, self.cfg)  # type: ignore[arg-type]
-        parser: RequestParser | UWSGIParser
-        if self.uwsgi_allowed is not None:
-            allowed = self.uwsgi_allowed.allows(peer)
-            if not allowed:
-                # The parser refuses on its first event: the driver answers 403 and closes, so
-                # the front end shows the client an error rather than a reset.
-                self.log.warning("uwsgi: refused connection from %r (not in uwsgi_allow_ips)",
-                                 peer)
-            parser = UWSGIParser(self.options, forwarded_trusted=self.forwarded.allows(peer),
-                                 is_ssl=is_ssl, allowed=allowed)
-        else:
-            parser = RequestParser(self.options, forwarded_trusted=self.forwarded.allows(peer),
-                                   proxy_trusted=self.proxy_allowed.allows(peer), is_ssl=is_ssl)
+        parser, refused = self.parsers.new(peer, is_ssl)
+        if refused:
+            self.log.warning("uwsgi: refused connection from %r (not in uwsgi_allow_ips)", peer)
         return Connection(sock, peer, parser, self.environ.connection_base(sock, peer),
                           is_ssl=is_ssl, io_timeout=self.io_timeout, sendfile=self.sendfile)
 
