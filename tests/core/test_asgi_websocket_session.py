@@ -384,9 +384,9 @@ def test_close_handshake_times_out(monkeypatch):
     assert state["disconnect"]["code"] == 1006
 
 
-def test_oversized_message_is_closed_with_1009(monkeypatch):
+def test_oversized_message_is_closed_with_1009():
     cfg = Config()
-    monkeypatch.setattr(ws_module, "DEFAULT_MAX_MESSAGE_SIZE", 1000)
+    cfg.set("websocket_max_message_size", 1000)
     app, state = with_state(echo_app)
 
     async def scenario(server, client):

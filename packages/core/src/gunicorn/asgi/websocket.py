@@ -30,7 +30,6 @@ from enum import Enum
 from typing import Any
 
 from gunicorn.asgi.ws_codec import (
-    DEFAULT_MAX_MESSAGE_SIZE,
     CloseCode,
     Message,
     MessageCodec,
@@ -76,7 +75,7 @@ class WebSocketSession:
             ``websocket.http.response`` extension.
         app: the ASGI 3 application.
         cfg: the worker's Config (``asgi_disconnect_grace_period``, and
-            ``websocket_max_message_size`` when that setting exists).
+            ``websocket_max_message_size``).
         log: the worker's logger; loop: the running event loop.
         on_close: called once, without arguments, when :meth:`run` ends.
 
@@ -102,7 +101,7 @@ class WebSocketSession:
         self._log = log
         self._loop = loop
         self._on_close = on_close
-        self._max_size = getattr(cfg, "websocket_max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
+        self._max_size = cfg.websocket_max_message_size
         self._grace = float(getattr(cfg, "asgi_disconnect_grace_period", 3))
         self._phase = _Phase.CONNECTING
         self._key = ""

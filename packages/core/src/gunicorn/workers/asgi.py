@@ -12,7 +12,9 @@
     INT/QUIT: the base worker exits at once (no lifespan shutdown).
 
 Connections are :class:`gunicorn.asgi.connection.HTTPConnection` protocols made from accepted
-sockets with ``loop.connect_accepted_socket`` (which also runs the TLS handshake).
+sockets with ``loop.connect_accepted_socket`` (which also runs the TLS handshake). When
+``http_protocols`` names a plugin protocol with an asyncio driver (HTTP/2), connections start as
+:class:`gunicorn.asgi.switch.ConnectionStart` instead, which picks the protocol (ALPN, preface).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import sys
 from types import FrameType
 from typing import Any
 
-from gunicorn import tls
+from gunicorn import protocols, tls
 from gunicorn.asgi.connection import HTTPConnection
 from gunicorn.asgi.context import WorkerContext
 from gunicorn.asgi.errors import LifespanFailure
 from gunicorn.asgi.lifespan import Lifespan
+from gunicorn.asgi.switch import ConnectionStart
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR, Worker
 from gunicorn.workers.connection import accept_nowait
 
@@ -112,9 +115,13 @@ class ASGIWorker(Worker):
         ctx.on_slot_free = self._slot_free
         self._stop = loop.create_future()
         self.max_conns = max(int(cfg.worker_connections), 1)
+        if getattr(cfg, "protocol", "http") == "http":
+            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "asyncio")
+            ctx.protocols = offered if offered else None
         if cfg.is_ssl:
             try:
-                self._ssl_context = tls.ssl_context(cfg)
+                self._ssl_context = tls.ssl_context(
+                    cfg, ctx.protocols.alpn if ctx.protocols is not None else None)
             except (OSError, ValueError, TypeError) as exc:
                 self.log.error("Cannot build the TLS context: %s", exc)
                 sys.exit(WORKER_BOOT_ERROR)
@@ -122,7 +129,7 @@ class ASGIWorker(Worker):
         self._tick_interval = min(TICK, max(timeout / 4, 0.1)) if timeout > 0 else TICK
         self._tick()
         loop.add_reader(self.wakeup_fd, self._on_wakeup)
-        lifespan = Lifespan(ctx.app, cfg.asgi_lifespan, self.log)
+        lifespan = Lifespan(ctx.app, cfg.asgi_lifespan, self.log, timeout=cfg.asgi_lifespan_timeout)
         try:
             await lifespan.startup()
             if lifespan.supported:
@@ -203,7 +210,7 @@ class ASGIWorker(Worker):
     async def _connect(self, sock: socket.socket) -> None:
         ctx = self.ctx
         assert ctx is not None and self.loop is not None
-        conn = HTTPConnection(ctx)
+        conn = HTTPConnection(ctx) if ctx.protocols is None else ConnectionStart(ctx)
         kwargs: dict[str, Any] = {}
         if self._ssl_context is not None:
             kwargs["ssl"] = self._ssl_context

@@ -189,4 +189,35 @@ SETTINGS = (
             "to notice the disconnect and return before its task is cancelled. 0 cancels at once."
         ),
     ),
+    Setting(
+        name="asgi_lifespan_timeout",
+        section=SECTION,
+        cli=("--asgi-lifespan-timeout",),
+        meta="INT",
+        default=30,
+        validator=v.positive_int(minimum=1),
+        short_help="Seconds an ASGI app gets for each lifespan phase (startup, shutdown).",
+        doc=(
+            "How long the asgi worker waits for the application to complete lifespan startup, "
+            "and later shutdown. An application that loads a large model at startup may need "
+            "more than the default. A startup that does not complete in time fails like a "
+            "startup error (see `asgi_lifespan`)."
+        ),
+    ),
+    Setting(
+        name="websocket_max_message_size",
+        section=SECTION,
+        cli=("--websocket-max-message-size",),
+        meta="INT",
+        default=16 * 1024 * 1024,
+        default_doc="16777216",
+        validator=v.positive_int(),
+        short_help="Largest WebSocket message, in bytes, the asgi worker accepts (0: no limit).",
+        doc=(
+            "The largest WebSocket message, in bytes, the asgi worker accepts, counted as it "
+            "arrives (fragments included). A larger message closes the connection with code "
+            "1009 and the application receives `websocket.disconnect` with that code. 0 means "
+            "no limit."
+        ),
+    ),
 )
