@@ -28,7 +28,8 @@ run: venv
 	cd examples && ../$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) app:app
 
 test: venv
-	sh tests/tools/ensure-nginx.sh
+	sh tests/tools/ensure-tool.sh nginx nginx
+	sh tests/tools/ensure-tool.sh h2load nghttp2-client
 	$(BIN)/python -m pytest tests
 
 lint: venv

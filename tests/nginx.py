@@ -7,7 +7,7 @@
 
 nginx runs in the foreground as a single process (``master_process off``: no user switch, no
 worker to leak) on a free loopback port, with every path under ``tmp_path``; it is stopped on
-exit. When the binary is missing, :func:`require_nginx` runs ``tests/tools/ensure-nginx.sh``
+exit. When the binary is missing, :func:`require_nginx` runs ``tests/tools/ensure-tool.sh nginx nginx``
 once (it installs the Debian package when we are root) and skips with its explanation otherwise.
 """
 
@@ -24,7 +24,7 @@ from types import TracebackType
 
 from harness import REPO, free_port, wait_until
 
-ENSURE_SCRIPT = REPO / "tests" / "tools" / "ensure-nginx.sh"
+ENSURE_SCRIPT = REPO / "tests" / "tools" / "ensure-tool.sh"
 _CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 # The variables of nginx's stock uwsgi_params, plus SERVER_ADDR; the client's own header fields
@@ -81,12 +81,12 @@ http {{
 
 @functools.cache
 def _ensure() -> str:
-    """Run ensure-nginx.sh once per test session; its explanation of what happened."""
+    """Run ensure-tool.sh once per test session; its explanation of what happened."""
     try:
-        done = subprocess.run(["sh", str(ENSURE_SCRIPT)], capture_output=True, text=True,
-                              timeout=600)
+        done = subprocess.run(["sh", str(ENSURE_SCRIPT), "nginx", "nginx"], capture_output=True,
+                              text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"ensure-nginx.sh failed to run: {exc}"
+        return f"ensure-tool.sh failed to run: {exc}"
     return (done.stdout + done.stderr).strip()
 
 

@@ -1,6 +1,6 @@
 """``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread and asgi workers.
 
-nginx comes from tests/tools/ensure-nginx.sh (Debian package); without it these tests skip and
+nginx comes from tests/tools/ensure-tool.sh (Debian package); without it these tests skip and
 say why.
 """
 
