@@ -51,6 +51,19 @@ def test_sigkill_mid_call_fails_the_call_and_worker_is_replaced() -> None:
             assert client.execute(ECHO, "echo", "again") == "again"
 
 
+def test_a_crashed_worker_leaves_status_at_once_and_calls_wait_for_its_replacement() -> None:
+    # The arbiter learns of the death from its link (EOF) before it can reap the pid: from then
+    # on STATUS must not list the dead worker, and a call must queue for the replacement, not
+    # fail with DirtyNoWorkersAvailableError until the next supervision tick.
+    with dirty_server("--dirty-app", ECHO, "--dirty-workers", "1") as server:
+        [old] = _pids(server)
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: old not in _pids(server), 5, message="dead worker gone from STATUS")
+        with server.client() as client:
+            assert client.execute(ECHO, "pid") != old
+        assert server.booted(1)["workers"][0]["pid"] != old
+
+
 def test_dirty_timeout_fails_the_call_and_recycles_the_worker() -> None:
     with dirty_server("--dirty-app", ECHO, "--dirty-workers", "1", "--dirty-timeout", "1",
                       "--dirty-graceful-timeout", "1") as server:

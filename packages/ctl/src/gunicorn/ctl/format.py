@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Columns shown first, in this order, when present; other keys follow alphabetically.
-PREFERRED_COLUMNS = ("pid", "name", "age", "booted", "apps", "requests", "in_flight",
-                     "queued", "last_heartbeat", "uptime", "address", "type", "fd")
+# ``path``/``limit``/``workers`` order the ``show dirty`` apps table, ``keys`` the stash tables.
+PREFERRED_COLUMNS = ("pid", "name", "path", "limit", "workers", "keys", "age", "booted", "apps",
+                     "requests", "in_flight", "queued", "last_heartbeat", "uptime", "address",
+                     "type", "fd")
 SECONDS = frozenset({"last_heartbeat", "uptime"})
 HEADINGS = {"last_heartbeat": "LAST BEAT", "in_flight": "IN FLIGHT"}
 

@@ -80,7 +80,16 @@ class DirtyPlugin:
         )]
 
     def control_commands(self, cfg: Config) -> dict[str, Any]:
-        return {}
+        """``show dirty``, ``dirty add|remove`` and ``stash ...`` (see docs/ctl.md).
+
+        Without a pool there is nothing to ask: the core's placeholders answer ``show dirty``
+        with ``enabled: false`` and ``dirty add|remove`` with an error, and ``stash`` is unknown.
+        """
+        if not enabled(cfg):
+            return {}
+        from gunicorn.dirty.control import DirtyCommands
+
+        return DirtyCommands(self.socket_path()).handlers()
 
 
 def pidfile_path(cfg: Config) -> str:

@@ -43,6 +43,8 @@ class Supervisor:
         self.log = arbiter.log
         self.handles: dict[int, WorkerHandle] = {}
         self._by_pid: dict[int, WorkerHandle] = {}
+        # Workers whose link dropped but which are not reaped yet: no longer in ``handles``.
+        self._lost: dict[int, WorkerHandle] = {}
         self._age = 0
         self.target = 0
         self._respawns: list[tuple[float, tuple[str, ...], WorkerHandle | None]] = []
@@ -91,7 +93,7 @@ class Supervisor:
                 sock = client.transport.get_extra_info("socket")
                 if sock is not None:
                     fds.append(sock.fileno())
-        for handle in self.handles.values():
+        for handle in [*self.handles.values(), *self._lost.values()]:
             fds.append(handle.heartbeat.fileno())
             sock = getattr(handle, "sock", None)
             transport = handle.link.transport if handle.link is not None else None
@@ -112,9 +114,23 @@ class Supervisor:
         calls = self.arbiter.router.remove_worker(handle.age)
         self.arbiter.fail_calls(calls, handle.pid, "died")
         if handle.pid in self._by_pid and not self._stopping:
-            # Usually the worker just died: reap it soon so its replacement starts at once
-            # (SIGCHLD belongs to uvloop, so there is no signal to wait for).
+            # The worker is of no more use: STATUS, the allocator and the health checks stop
+            # counting it now rather than at the reap, which under load can come much later
+            # (STATUS would show a dead pid as booted). A booted one is replaced now, so calls
+            # for its apps queue for the replacement instead of failing with
+            # DirtyNoWorkersAvailableError until the next tick.
+            if self.handles.pop(handle.age, None) is not None:
+                self._lost[handle.age] = handle
+                if self._crashed(handle):
+                    self.spawn(handle.apps)
+            # Usually the worker just died: reap it soon (SIGCHLD belongs to uvloop, so
+            # there is no signal to wait for).
             asyncio.get_running_loop().call_soon(self._reap_pid, handle, 0)
+
+    def _crashed(self, handle: WorkerHandle) -> bool:
+        """A worker that ended while it was expected to serve (it gets a replacement)."""
+        return (handle.booted and not self._stopping and not handle.retiring
+                and not handle.superseded)
 
     def _reap_pid(self, handle: WorkerHandle, tries: int) -> None:
         if handle.pid not in self._by_pid:
@@ -164,6 +180,7 @@ class Supervisor:
     def _exited(self, handle: WorkerHandle, status: int) -> None:
         handle.exit_status = status
         self.handles.pop(handle.age, None)
+        replaced = self._lost.pop(handle.age, None) is not None and self._crashed(handle)
         self._on_lost(handle)
         handle.heartbeat.close()
         if handle.link is not None:
@@ -182,7 +199,8 @@ class Supervisor:
         now = time.monotonic()
         if handle.booted:
             self.log.error("Dirty worker %s %s; replacing it", handle.pid, how)
-            self._respawns.append((now, handle.apps, handle.replaces))
+            if not replaced:  # reaped before its link dropped: not replaced yet
+                self.spawn(handle.apps)
             return
         self._boot_failures += 1
         delay = min(BACKOFF_MIN * 2 ** (self._boot_failures - 1), BACKOFF_MAX)
@@ -308,6 +326,8 @@ class Supervisor:
         """Stop every worker: TERM (graceful) or QUIT, then SIGKILL at the deadline."""
         self._stopping = True
         self._respawns.clear()
+        self.handles.update(self._lost)  # signalled and waited for like the others
+        self._lost.clear()
         now = time.monotonic()
         for handle in self.handles.values():
             self.arbiter.router.set_accepting(handle.age, False, now)
