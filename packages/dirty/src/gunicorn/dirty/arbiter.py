@@ -32,8 +32,11 @@ from gunicorn import util
 from gunicorn.dirty.allocation import Allocator
 from gunicorn.dirty.app import declared_workers, import_app_class
 from gunicorn.dirty.codec import (
+    Frame,
     FrameDecoder,
+    FrameEncoder,
     MessageType,
+    decode_body,
     encode_error,
     encode_frame,
     encode_raw,
@@ -63,6 +66,7 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, arbiter: DirtyArbiter) -> None:
         self.arbiter = arbiter
         self.decoder = FrameDecoder()
+        self.encoder = FrameEncoder()  # inline replies (STASH); the loop is single-threaded
         self.transport: asyncio.Transport | None = None
         self.calls: dict[int, Call] = {}
 
@@ -71,10 +75,16 @@ class ClientConnection(asyncio.Protocol):
         self.arbiter.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        arbiter = self.arbiter
         try:
-            self.decoder.feed(data)
-            for frame in self.decoder:
-                self.arbiter.on_client_frame(self, frame)
+            for kind, rid, body, flags in self.decoder.receive(data):
+                # The two frames of the hot path skip the Frame object and the dispatch chain.
+                if kind is MessageType.STASH:
+                    arbiter.on_stash(self, rid, body)
+                elif kind is MessageType.REQUEST:
+                    arbiter.on_request(self, rid, body)
+                else:
+                    arbiter.on_client_frame(self, Frame(kind, rid, body, flags))
         except DirtyProtocolError as exc:
             self.arbiter.log.warning("Dirty client sent a malformed frame: %s", exc)
             self.close()
@@ -259,7 +269,7 @@ class DirtyArbiter:
     def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
         kind, rid = frame.type, frame.request_id
         if kind is MessageType.REQUEST:
-            self._on_request(client, rid, frame.body, frame.payload())
+            self.on_request(client, rid, frame.body)
         elif kind is MessageType.CANCEL:
             call = client.calls.pop(rid, None)
             if call is not None:
@@ -274,7 +284,7 @@ class DirtyArbiter:
         elif kind is MessageType.MANAGE:
             self._inline(client, rid, lambda: self.supervisor.manage(frame.payload()))
         elif kind is MessageType.STASH:
-            self._inline(client, rid, lambda: self._stash(frame.payload()))
+            self.on_stash(client, rid, frame.body)
         else:
             client.send(encode_error(rid, DirtyProtocolError(
                 f"a client may not send {kind.name} frames")))
@@ -286,12 +296,22 @@ class DirtyArbiter:
             data = encode_error(rid, exc)
         client.send(data)
 
-    def _stash(self, payload: Any) -> Any:
-        if not isinstance(payload, dict):
-            raise DirtyProtocolError("STASH body is not a map")
-        return self.stash.apply(payload, time.monotonic())
+    def on_stash(self, client: ClientConnection, rid: int, body: bytes) -> None:
+        """Answer a STASH frame from the tables, inline (no dirty worker involved)."""
+        try:
+            payload = decode_body(body)
+            if not isinstance(payload, dict):
+                raise DirtyProtocolError("STASH body is not a map")
+            result = self.stash.apply(payload, time.monotonic())
+            data = client.encoder.frame(MessageType.RESPONSE, rid, {"result": result})
+        except DirtyError as exc:
+            data = encode_error(rid, exc)
+        client.send(data)
 
-    def _on_request(self, client: ClientConnection, rid: int, body: bytes, payload: Any) -> None:
+    def on_request(self, client: ClientConnection, rid: int, body: bytes) -> None:
+        """Route a REQUEST frame to a dirty worker; its raw ``body`` is forwarded as is.
+        An undecodable body raises DirtyProtocolError (the connection is then closed)."""
+        payload = decode_body(body)
         app = payload.get("app") if isinstance(payload, dict) else None
         if not isinstance(app, str):
             client.send(encode_error(rid, DirtyProtocolError("REQUEST without an app path")))

@@ -74,7 +74,7 @@ class _Call:
     def __init__(self, kind: CallKind) -> None:
         self.kind = kind
         self.inbox: deque[Event] = deque()
-        self.collected: list[Any] = []
+        self.collected: list[Any] | None = None  # a unary call's chunks, if it gets any
         self.unacked = 0  # chunks taken by the consumer since credit was last returned
         self.done = False  # the final frame arrived (it may still sit in the inbox)
 
@@ -95,6 +95,7 @@ class CallTable:
         self.max_frame_size = max_frame_size
         self._credit_batch = max(1, window // 2)
         self._decoder = codec.FrameDecoder(max_frame_size)
+        self._encoder = codec.FrameEncoder(max_frame_size)
         self._calls: dict[int, _Call] = {}
         self._last_id = 0
         self._outgoing = bytearray()
@@ -110,19 +111,18 @@ class CallTable:
 
     # -- starting calls --------------------------------------------------------------------
 
-    def _new_id(self) -> int:
+    def start(self, kind: CallKind, type_: MessageType, payload: Any) -> tuple[int, bytes]:
+        """Register a call whose first frame is ``type_`` with ``payload``; returns its id and
+        the bytes to send. Raises DirtySerializationError (nothing registered) when the
+        payload cannot travel, and ``broken`` once the connection is unusable."""
+        if self.broken is not None:
+            raise self.broken
         request_id = codec.next_request_id(self._last_id)
         while request_id in self._calls:  # only possible after 2**64 calls wrapped around
             request_id = codec.next_request_id(request_id)
         self._last_id = request_id
-        return request_id
-
-    def _start(self, kind: CallKind, type_: MessageType, payload: Any) -> tuple[int, bytes]:
-        if self.broken is not None:
-            raise self.broken
-        request_id = self._new_id()
         # Encoding first: an unserialisable argument raises here and leaves no trace.
-        data = codec.encode_frame(type_, request_id, payload, max_size=self.max_frame_size)
+        data = self._encoder.frame(type_, request_id, payload)
         self._calls[request_id] = _Call(kind)
         return request_id, data
 
@@ -141,23 +141,17 @@ class CallTable:
         ``timeout`` travels in the request so the server can stop work nobody waits for.
         Raises DirtySerializationError (nothing registered) when an argument cannot travel.
         """
-        payload = {
-            "app": app,
-            "action": action,
-            "args": list(args),
-            "kwargs": kwargs or {},
-            "timeout": timeout,
-        }
         kind = CallKind.STREAM if stream else CallKind.UNARY
-        return self._start(kind, MessageType.REQUEST, payload)
+        return self.start(kind, MessageType.REQUEST,
+                          codec.request_payload(app, action, args, kwargs, timeout))
 
     def start_request(self, type_: MessageType, payload: Any = None) -> tuple[int, bytes]:
         """Register a control request (STASH, STATUS, MANAGE) answered by one RESPONSE."""
-        return self._start(CallKind.UNARY, type_, payload)
+        return self.start(CallKind.UNARY, type_, payload)
 
     # -- receiving ------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> set[int]:
+    def receive_data(self, data: bytes | memoryview) -> set[int]:
         """Feed bytes from the connection; returns the ids that got new events.
 
         An invalid frame breaks the connection: every pending call fails with the
@@ -165,50 +159,49 @@ class CallTable:
         """
         touched: set[int] = set()
         try:
-            self._decoder.feed(data)
-            for frame in self._decoder:
-                if self._receive_frame(frame):
-                    touched.add(frame.request_id)
+            for kind, request_id, body, _flags in self._decoder.receive(data):
+                if self._receive_frame(kind, request_id, body):
+                    touched.add(request_id)
         except DirtyProtocolError as exc:
             touched |= self.connection_lost(exc)
         return touched
 
-    def _receive_frame(self, frame: codec.Frame) -> bool:
-        call = self._calls.get(frame.request_id)
+    def _receive_frame(self, kind: MessageType, request_id: int, body: bytes) -> bool:
+        call = self._calls.get(request_id)
         if call is None or call.done:
             self.dropped += 1
-            log.debug("dropped %s frame for id %d: no such pending call", frame.type.name,
-                      frame.request_id)
+            log.debug("dropped %s frame for id %d: no such pending call", kind.name, request_id)
             return False
         try:
-            return self._deliver(frame, call)
+            return self._deliver(kind, request_id, body, call)
         except DirtyProtocolError as exc:
             # The framing is intact, only this body is bad: fail this call, keep the connection.
-            self.cancel(frame.request_id)
-            self._calls[frame.request_id] = call
+            self.cancel(request_id)
+            self._calls[request_id] = call
             call.done = True
             call.inbox.append(Failure(exc))
             return True
 
-    def _deliver(self, frame: codec.Frame, call: _Call) -> bool:
-        kind = frame.type
-        if kind is MessageType.CHUNK:
-            data = _field(frame, "data")
+    def _deliver(self, kind: MessageType, request_id: int, body: bytes, call: _Call) -> bool:
+        if kind is MessageType.RESPONSE:  # first: the one reply of nearly every call
+            event: Event = Result(_field(kind, body, "result"))
+        elif kind is MessageType.CHUNK:
+            data = _field(kind, body, "data")
             if call.kind is CallKind.STREAM:
                 call.inbox.append(Chunk(data))
             else:
+                if call.collected is None:
+                    call.collected = []
                 call.collected.append(data)
-                self._ack(frame.request_id, call)
+                self._ack(request_id, call)
             return call.kind is CallKind.STREAM
-        if kind is MessageType.RESPONSE:
-            event: Event = Result(_field(frame, "result"))
         elif kind is MessageType.ERROR:
-            event = Failure(error_from_payload(_field(frame, "error")))
+            event = Failure(error_from_payload(_field(kind, body, "error")))
         elif kind is MessageType.END:
-            event = StreamEnd() if call.kind is CallKind.STREAM else Result(call.collected)
+            event = StreamEnd() if call.kind is CallKind.STREAM else Result(call.collected or [])
         else:
             self.dropped += 1
-            log.warning("dropped unexpected %s frame for call %d", kind.name, frame.request_id)
+            log.warning("dropped unexpected %s frame for call %d", kind.name, request_id)
             return False
         call.done = True
         call.inbox.append(event)
@@ -234,7 +227,8 @@ class CallTable:
     def _ack(self, request_id: int, call: _Call) -> None:
         call.unacked += 1
         if call.unacked >= self._credit_batch:
-            self._outgoing += codec.encode_credit(request_id, call.unacked)
+            self._outgoing += self._encoder.frame(MessageType.CREDIT, request_id,
+                                                  {"n": call.unacked})
             call.unacked = 0
 
     # -- giving up ------------------------------------------------------------------------
@@ -262,13 +256,15 @@ class CallTable:
 
     def data_to_send(self) -> bytes:
         """Bytes queued by ``cancel`` and credit returns; the driver writes them soon."""
+        if not self._outgoing:
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
 
 
-def _field(frame: codec.Frame, name: str) -> Any:
-    payload = frame.payload()
+def _field(kind: MessageType, body: bytes, name: str) -> Any:
+    payload = codec.decode_body(body)
     if not isinstance(payload, dict) or name not in payload:
-        raise DirtyProtocolError(f"{frame.type.name} frame without a {name!r} field")
+        raise DirtyProtocolError(f"{kind.name} frame without a {name!r} field")
     return payload[name]

@@ -19,7 +19,9 @@ One client multiplexes all its calls over one connection per side (sync, asyncio
 carry ids, a call that times out sends CANCEL and stays usable, and its late reply is dropped.
 The connection is reopened on the next call after the dirty arbiter restarted; calls in flight
 when it dropped fail with DirtyConnectionError (DirtyWorkerError if the arbiter reported the
-dirty worker's death).
+dirty worker's death). A call is resent on the new connection only when its request provably
+never reached the arbiter (see :mod:`gunicorn.dirty.client_sync`), so an arbiter restart while
+a client is idle costs no failed call, and nothing that may have run is ever run twice.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gunicorn.dirty.call import CallTable, Event, Failure, Result
+from gunicorn.dirty.call import CallKind, CallTable, Event, Failure, Result
 from gunicorn.dirty.client_stream import DirtyAsyncStream, DirtyStream
-from gunicorn.dirty.client_sync import SyncConnection
-from gunicorn.dirty.codec import DEFAULT_MAX_FRAME, MessageType
+from gunicorn.dirty.client_sync import SyncConnection, UndeliveredError
+from gunicorn.dirty.codec import DEFAULT_MAX_FRAME, MessageType, request_payload
 from gunicorn.dirty.errors import DirtyConnectionError, DirtyProtocolError, DirtyTimeoutError
 
 if TYPE_CHECKING:
@@ -107,15 +110,17 @@ class DirtyClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _connection(self) -> SyncConnection:
+    def _connection(self, probe: bool = True) -> SyncConnection:
+        # ``probe=False`` for callers that resend an undelivered request (_begin, _start):
+        # they learn about a connection the arbiter closed from the send itself, for free.
         if self._pid != os.getpid():
             self._forget_after_fork()
         conn = self._conn
-        if conn is not None and conn.usable():
+        if conn is not None and conn.usable(probe):
             return conn
         with self._lock:
             conn = self._conn
-            if conn is not None and conn.usable():
+            if conn is not None and conn.usable(probe):
                 return conn
             if conn is not None:
                 conn.close()
@@ -135,10 +140,38 @@ class DirtyClient:
         self._aconn = None
         self._aconnecting = None
 
-    def _run(self, starter: Any, timeout: float | None, what: str) -> Any:
+    def _begin(
+        self, kind: CallKind, type_: MessageType, payload: Any, deadline: float | None
+    ) -> tuple[SyncConnection, int]:
+        """Send a call's first frame; returns the connection it went out on and its id.
+
+        A request that never reached the arbiter (the connection was found dead by the send
+        itself) is sent once more on a fresh connection: it cannot have run, so this is safe
+        for every request, and it makes an arbiter restart invisible to idle clients.
+        """
+        conn = self._connection(probe=False)
+        try:
+            return conn, conn.begin(kind, type_, payload, deadline)
+        except UndeliveredError:
+            conn = self._connection(probe=False)
+            return conn, conn.begin(kind, type_, payload, deadline)
+
+    def _start(
+        self, starter: Callable[[CallTable], tuple[int, bytes]], deadline: float | None
+    ) -> tuple[SyncConnection, int]:
+        """:meth:`_begin` for a call registered by ``starter(table)`` (streams)."""
+        conn = self._connection(probe=False)
+        try:
+            return conn, conn.start(starter, deadline)
+        except UndeliveredError:
+            conn = self._connection(probe=False)
+            return conn, conn.start(starter, deadline)
+
+    def _run(self, type_: MessageType, payload: Any, timeout: float | None,
+             what: Callable[[], str]) -> Any:
+        # ``what()`` names the call in a timeout message; built only when one is raised.
         deadline = None if timeout is None else time.monotonic() + timeout
-        conn = self._connection()
-        request_id = conn.start(starter, deadline)
+        conn, request_id = self._begin(CallKind.UNARY, type_, payload, deadline)
         try:
             event = conn.wait_event(request_id, deadline)
         except BaseException:
@@ -146,7 +179,7 @@ class DirtyClient:
             raise
         if event is None:
             conn.cancel(request_id)
-            raise DirtyTimeoutError(f"{what} timed out after {timeout}s", timeout=timeout)
+            raise DirtyTimeoutError(f"{what()} timed out after {timeout}s", timeout=timeout)
         return _outcome(event)
 
     def execute(self, app_path: str, action: str, *args: Any, **kwargs: Any) -> Any:
@@ -171,11 +204,9 @@ class DirtyClient:
     ) -> Any:
         """Like :meth:`execute` with explicit ``args``/``kwargs`` and this call's ``timeout``."""
         limit = self._effective(timeout)
-
-        def starter(table: CallTable) -> tuple[int, bytes]:
-            return table.start_call(app_path, action, args, kwargs, limit)
-
-        return self._run(starter, limit, f"dirty call {app_path}.{action}")
+        return self._run(MessageType.REQUEST,
+                         request_payload(app_path, action, args, kwargs, limit), limit,
+                         lambda: f"dirty call {app_path}.{action}")
 
     def stream(self, app_path: str, action: str, *args: Any, **kwargs: Any) -> DirtyStream:
         """Iterate over the chunks a generator action yields (see :class:`DirtyStream`)."""
@@ -202,11 +233,8 @@ class DirtyClient:
         """Send a control frame (STASH, STATUS, MANAGE) and return its RESPONSE ``result``;
         an ERROR reply raises the error it carries, rebuilt with its class."""
         limit = self._effective(timeout)
-
-        def starter(table: CallTable) -> tuple[int, bytes]:
-            return table.start_request(type, payload)
-
-        return self._run(starter, limit, f"dirty {MessageType(type).name} request")
+        return self._run(type, payload, limit,
+                         lambda: f"dirty {MessageType(type).name} request")
 
     # -- asyncio ---------------------------------------------------------------------------
 

@@ -14,9 +14,17 @@ from gunicorn.dirty.stash.store import StashOp
 # Marks "no if_value condition": None is a value a caller may legitimately compare against.
 UNSET: Any = object()
 
+# The op strings of the hot operations, looked up once: ``StashOp.GET.value`` goes through the
+# enum machinery on every access, which costs more than building the whole payload.
+_PUT = StashOp.PUT.value
+_GET = StashOp.GET.value
+_DELETE = StashOp.DELETE.value
+_INCR = StashOp.INCR.value
+_EXISTS = StashOp.EXISTS.value
+
 
 def put(table: str, key: Any, value: Any, ttl: float | None, if_absent: bool) -> dict[str, Any]:
-    payload = {"op": StashOp.PUT.value, "table": table, "key": key, "value": value}
+    payload = {"op": _PUT, "table": table, "key": key, "value": value}
     if ttl is not None:
         payload["ttl"] = ttl
     if if_absent:
@@ -25,18 +33,18 @@ def put(table: str, key: Any, value: Any, ttl: float | None, if_absent: bool) ->
 
 
 def get(table: str, key: Any) -> dict[str, Any]:
-    return {"op": StashOp.GET.value, "table": table, "key": key}
+    return {"op": _GET, "table": table, "key": key}
 
 
 def delete(table: str, key: Any, if_value: Any = UNSET) -> dict[str, Any]:
-    payload = {"op": StashOp.DELETE.value, "table": table, "key": key}
+    payload = {"op": _DELETE, "table": table, "key": key}
     if if_value is not UNSET:
         payload["if_value"] = if_value
     return payload
 
 
 def incr(table: str, key: Any, delta: int, ttl: float | None) -> dict[str, Any]:
-    payload = {"op": StashOp.INCR.value, "table": table, "key": key, "delta": delta}
+    payload = {"op": _INCR, "table": table, "key": key, "delta": delta}
     if ttl is not None:
         payload["ttl"] = ttl
     return payload
@@ -63,7 +71,7 @@ def info(table: str | None) -> dict[str, Any]:
 
 
 def exists(table: str, key: Any) -> dict[str, Any]:
-    payload = {"op": StashOp.EXISTS.value, "table": table}
+    payload = {"op": _EXISTS, "table": table}
     if key is not None:
         payload["key"] = key
     return payload
