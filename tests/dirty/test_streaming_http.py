@@ -339,8 +339,6 @@ def test_slow_reader_is_bounded_by_the_credit_window(wsgi_server: DirtyServer,
     assert INITIAL_STREAM_WINDOW - 1 <= int(Path(lead).read_text()) <= INITIAL_STREAM_WINDOW + 1
 
 
-@pytest.mark.xfail(strict=True, reason="the dirty arbiter counts a reader's pause against "
-                   "dirty_timeout and recycles the worker; see the H10 report (router/arbiter)")
 def test_a_reader_pausing_longer_than_dirty_timeout_is_not_a_stuck_worker() -> None:
     # A producer out of credit is waiting for the reader, not stuck: the stream must survive a
     # pause longer than dirty_timeout, and the worker must not be replaced.

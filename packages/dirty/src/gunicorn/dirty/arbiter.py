@@ -279,6 +279,9 @@ class DirtyArbiter:
             if call is not None and call.worker is not None:
                 self.supervisor.send(call.worker.key,
                                      encode_raw(MessageType.CREDIT, call.worker_id, frame.body))
+                credit = frame.payload()
+                n = credit.get("n", 0) if isinstance(credit, dict) else 0
+                self.router.credited(call, n if isinstance(n, int) else 0, time.monotonic())
         elif kind is MessageType.STATUS:
             client.send(encode_frame(MessageType.RESPONSE, rid, {"result": self.status()}))
         elif kind is MessageType.MANAGE:

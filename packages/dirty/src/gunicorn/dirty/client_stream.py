@@ -106,8 +106,7 @@ class DirtyStream(_StreamBase):
             raise StopIteration
         if self._conn is None:
             self._begin()
-            self._conn = self._client._connection()
-            self._request_id = self._conn.start(self._starter, self._deadline())
+            self._conn, self._request_id = self._client._start(self._starter, self._deadline())
         try:
             item = self._outcome(self._conn.wait_event(self._request_id, self._deadline()))
         except BaseException:

@@ -23,6 +23,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gunicorn.dirty.codec import INITIAL_STREAM_WINDOW
 from gunicorn.dirty.errors import DirtyBusyError, DirtyNoWorkersAvailableError
 
 ID_MASK = (1 << 64) - 1
@@ -33,7 +34,7 @@ class Call:
     """One client request travelling through the arbiter."""
 
     __slots__ = ("client", "client_id", "app", "body", "seq", "worker", "worker_id",
-                 "deadline", "streaming")
+                 "deadline", "streaming", "credit")
 
     def __init__(self, client: Any, client_id: int, app: str, body: bytes, seq: int = 0) -> None:
         self.client = client
@@ -45,6 +46,7 @@ class Call:
         self.worker_id = 0
         self.deadline: float | None = None
         self.streaming = False
+        self.credit = INITIAL_STREAM_WINDOW  # chunks the worker may still send (flow control)
 
     def __repr__(self) -> str:
         return f"<Call {self.app} client_id={self.client_id} worker_id={self.worker_id}>"
@@ -181,7 +183,18 @@ class Router:
     def progress(self, call: Call, now: float) -> None:
         """A stream chunk arrived: the timeout bounds the gap between chunks, not the stream."""
         call.streaming = True
-        if self.timeout > 0:
+        call.credit -= 1
+        if call.credit <= 0:
+            # Out of credit the worker waits for the reader: slow, not stuck. No deadline until
+            # the reader grants more (a gone reader cancels the call instead).
+            call.deadline = None
+        elif self.timeout > 0:
+            call.deadline = now + self.timeout
+
+    def credited(self, call: Call, n: int, now: float) -> None:
+        """The reader granted ``n`` more chunks: the worker may produce again, the clock restarts."""
+        call.credit += n
+        if self.timeout > 0 and call.worker is not None:
             call.deadline = now + self.timeout
 
     def finish(self, key: Hashable, worker_id: int, now: float) -> tuple[Call | None,
