@@ -127,8 +127,10 @@ class Reloader:
     def _guarded_run(self) -> None:
         try:
             self.run()
-        except Exception:  # noqa: BLE001
-            # Supervisor boundary: a crash here would silently end reloading for this worker.
+        except (OSError, ValueError):
+            # stat/select/inotify on a vanished file or a descriptor closed under us: without
+            # this log line reloading would end silently for this worker. (The callback's user
+            # hook is guarded by the worker, so only our own I/O can fail here.)
             self._log.exception("reloader stopped")
 
     def run(self) -> None:

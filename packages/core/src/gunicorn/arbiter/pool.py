@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.errors import AppImportError, HaltServer
+from gunicorn.hooks import call_user_hook
 from gunicorn.sockets import rebind_for_worker
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 
@@ -159,10 +160,8 @@ class WorkerPool:
             self.log.exception("Exception in worker process")
             status = 1 if getattr(worker, "booted", False) else WORKER_BOOT_ERROR
         finally:
-            try:
-                self.cfg.worker_exit(self, worker)
-            except Exception:  # a user hook failing must not change how the worker exits
-                self.log.exception("Exception in worker_exit hook")
+            # A failing hook must not change how the worker exits.
+            call_user_hook(self.log, "worker_exit hook", self.cfg.worker_exit, self, worker)
             util.flush_stdio()
             os._exit(status)
 
@@ -269,10 +268,7 @@ class WorkerPool:
                 self.log.error("Worker (pid:%s) exited with code %s", pid, code)
             else:
                 self.log.info("Worker exiting (pid: %s)%s", pid, " (retired)" if retiring else "")
-        try:
-            self.cfg.child_exit(self, worker)
-        except Exception:  # a user hook must not break the supervision loop
-            self.log.exception("Exception in child_exit hook")
+        call_user_hook(self.log, "child_exit hook", self.cfg.child_exit, self, worker)
         return halt
 
 

@@ -24,6 +24,7 @@ from enum import Enum
 
 from gunicorn.http import errors, proxy
 from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.http.buffered import BufferedParser
 from gunicorn.http.events import NEED_DATA, EndOfMessage, Event, ProxyInfo
 from gunicorn.http.fields import parse_field_block
 from gunicorn.http.message import build_request, parse_request_line
@@ -37,7 +38,7 @@ class _State(Enum):
     ERROR = 4
 
 
-class RequestParser:
+class RequestParser(BufferedParser):
     """Parse the requests of one connection, pipelined or not.
 
     Arguments:
@@ -54,22 +55,22 @@ class RequestParser:
     stops calling ``next_event`` and takes :meth:`trailing_data`.
     """
 
-    __slots__ = ("_options", "_forwarded_trusted", "_proxy_trusted", "_is_ssl", "_buf", "_eof",
-                 "_state", "_reader", "_error", "_proxy", "_head_scan", "_line_start",
-                 "_line_scan", "_fields", "_request_line_done")
+    __slots__ = ("_options", "_forwarded_trusted", "_proxy_trusted", "_is_ssl", "_state",
+                 "_reader", "_head_scan", "_line_start", "_line_scan", "_fields",
+                 "_request_line_done")
 
     def __init__(self, options: ParserOptions, *, forwarded_trusted: bool = False,
                  proxy_trusted: bool = False, is_ssl: bool = False) -> None:
+        self._buf = bytearray()
+        self._eof = False
+        self._proxy: ProxyInfo | None = None
+        self._error: errors.RequestError | None = None
         self._options = options
         self._forwarded_trusted = forwarded_trusted
         self._proxy_trusted = proxy_trusted
         self._is_ssl = is_ssl
-        self._buf = bytearray()
-        self._eof = False
         self._state = _State.HEAD if options.proxy_protocol == "off" else _State.PROXY
         self._reader: LengthReader | ChunkedReader | None = None
-        self._error: errors.RequestError | None = None
-        self._proxy: ProxyInfo | None = None
         self._reset_head_scan()
 
     def _reset_head_scan(self) -> None:
@@ -81,25 +82,8 @@ class RequestParser:
 
     # -- public API -----------------------------------------------------------------------------
 
-    @property
-    def proxy_info(self) -> ProxyInfo | None:
-        """The PROXY header of this connection; set for every request after it was read."""
-        return self._proxy
-
-    @property
-    def at_eof(self) -> bool:
-        return self._eof
-
-    def feed(self, data: bytes) -> None:
-        """Buffer bytes received from the peer; ``b""`` means the peer closed its side."""
-        if data:
-            self._buf += data
-        else:
-            self._eof = True
-
-    def trailing_data(self) -> bytes:
-        """Bytes buffered but not parsed (for a protocol upgrade after the request's end)."""
-        return bytes(self._buf)
+    # proxy_info (the PROXY header, set for every request after it was read), at_eof, feed and
+    # trailing_data come from BufferedParser.
 
     def next_event(self, max_data: int | None = None) -> Event:
         """The next event, or ``NEED_DATA``. ``max_data`` bounds the size of one ``Data``.

@@ -48,6 +48,7 @@ from typing import Final
 
 from gunicorn.http import errors
 from gunicorn.http.body import LengthReader
+from gunicorn.http.buffered import BufferedParser
 from gunicorn.http.events import NEED_DATA, EndOfMessage, Event, Headers, ProxyInfo, Request
 from gunicorn.http.fields import FIELD_VALUE_RE, TOKEN_RE
 from gunicorn.http.message import build_request, parse_request_line
@@ -88,7 +89,7 @@ class ForbiddenUWSGIRequest(errors.RequestError):
     reason = "Forbidden"
 
 
-class UWSGIParser:
+class UWSGIParser(BufferedParser):
     """Parse the uwsgi requests of one connection; same interface as
     :class:`~gunicorn.http.parser.RequestParser`.
 
@@ -106,44 +107,26 @@ class UWSGIParser:
     subclasses and make the parser terminal.
     """
 
-    __slots__ = ("_options", "_forwarded_trusted", "_is_ssl", "_buf", "_eof", "_reader",
-                 "_error", "_proxy", "_max_datasize")
+    __slots__ = ("_options", "_forwarded_trusted", "_is_ssl", "_reader", "_max_datasize")
 
     def __init__(self, options: ParserOptions, *, forwarded_trusted: bool = False,
                  proxy_trusted: bool = False, is_ssl: bool = False, allowed: bool = True) -> None:
+        self._buf = bytearray()
+        self._eof = False
+        self._proxy: ProxyInfo | None = None
+        self._error: errors.RequestError | None = None
         self._options = options
         self._forwarded_trusted = forwarded_trusted
         self._is_ssl = is_ssl
-        self._buf = bytearray()
-        self._eof = False
         self._reader: LengthReader | None = None
-        self._error: errors.RequestError | None = None
         if not allowed:
             self._error = ForbiddenUWSGIRequest("peer not in uwsgi_allow_ips")
-        self._proxy: ProxyInfo | None = None
         self._max_datasize = max_datasize(options)
 
     # -- public API -----------------------------------------------------------------------------
 
-    @property
-    def proxy_info(self) -> ProxyInfo | None:
-        """The client address the front end announced for the latest request."""
-        return self._proxy
-
-    @property
-    def at_eof(self) -> bool:
-        return self._eof
-
-    def feed(self, data: bytes) -> None:
-        """Buffer bytes received from the front end; ``b""`` means it closed its side."""
-        if data:
-            self._buf += data
-        else:
-            self._eof = True
-
-    def trailing_data(self) -> bytes:
-        """Bytes buffered but not parsed."""
-        return bytes(self._buf)
+    # proxy_info (the client address the front end announced for the latest request), at_eof,
+    # feed (the peer is the front end) and trailing_data come from BufferedParser.
 
     def next_event(self, max_data: int | None = None) -> Event:
         """The next event, or ``NEED_DATA``; ``max_data`` bounds the size of one ``Data``.

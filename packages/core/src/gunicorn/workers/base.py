@@ -27,6 +27,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.errors import AppImportError
+from gunicorn.hooks import call_user_hook
 from gunicorn.workers.heartbeat import Heartbeat
 
 # Exit codes the arbiter understands (it halts on both instead of respawning in a loop).
@@ -58,9 +60,13 @@ class Worker:
     ``cfg.timeout``, 0 when timeouts are disabled), ``cfg``, ``log``, ``tmp`` (the
     :class:`Heartbeat`), ``max_requests`` (0 = unlimited). ``pid`` is set by the arbiter after
     fork and again by the child itself; ``spawned_at`` is the master's monotonic time of creation;
-    ``nr`` counts served requests; ``wsgi`` is the loaded
+    ``nr`` counts served requests (see :meth:`count_request`); ``wsgi`` is the loaded
     application once :meth:`load_wsgi` ran.
     """
+
+    # Set by workers that serve requests from several threads, so ``nr`` stays exact (it drives
+    # max_requests and the control socket's "requests"); None costs nothing on the sync path.
+    nr_lock: threading.Lock | None = None
 
     def __init__(self, age: int, ppid: int, sockets: list[Any], app: Any, timeout: float,
                  cfg: Any, log: Any) -> None:
@@ -95,6 +101,17 @@ class Worker:
     def run(self) -> None:
         """Serve until ``self.alive`` is false. Implemented by each worker class."""
         raise NotImplementedError
+
+    def count_request(self) -> int:
+        """Count one more request served; returns the new ``nr``. Thread-safe when the worker
+        set ``nr_lock`` (every driver that serves from several threads must)."""
+        lock = self.nr_lock
+        if lock is None:
+            self.nr += 1
+            return self.nr
+        with lock:
+            self.nr += 1
+            return self.nr
 
     def notify(self) -> None:
         """Tell the arbiter this worker is alive (cheap; call it on every loop turn).
@@ -176,7 +193,8 @@ class Worker:
         self.log.info("Worker reloading: %s modified", fname)
         self.alive = False
         self._wake()
-        self.cfg.worker_int(self)
+        # The reloader thread must survive the user's hook (it only logs what breaks it).
+        call_user_hook(self.log, "worker_int hook", self.cfg.worker_int, self)
 
     def load_wsgi(self) -> None:
         """Load the application into ``self.wsgi``; exit 4 on AppImportError, 3 otherwise."""
@@ -253,10 +271,8 @@ class Worker:
         sys.exit(1)
 
     def _run_hook(self, hook: Callable[[Worker], Any]) -> None:
-        try:
-            hook(self)
-        except Exception:  # a user hook must not stop the worker from exiting as asked
-            self.log.exception("Exception in %s hook", getattr(hook, "__name__", "worker"))
+        # A failing hook must not stop the worker from exiting as asked.
+        call_user_hook(self.log, f"{getattr(hook, '__name__', 'worker')} hook", hook, self)
 
 
 def _error_app(text: str) -> Callable[..., Iterable[bytes]]:

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from gunicorn import tls
+from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.errors import HTTPError, IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Request
@@ -30,6 +31,7 @@ from gunicorn.http.writer import error_response
 from gunicorn.protocols import Handoff, ProtocolSet
 from gunicorn.workers.connection import Connection, ConnectionLost
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
+from gunicorn.wsgi.errorlog import ErrorLogStream
 from gunicorn.wsgi.input import WSGIInput
 from gunicorn.wsgi.response import Response
 
@@ -96,7 +98,8 @@ class RequestHandler:
         self.parsers = ParserFactory(cfg)
         self.options = self.parsers.options
         self.forwarded = self.parsers.forwarded
-        self.environ = EnvironBuilder(cfg, multithread=multithread)
+        self.environ = EnvironBuilder(cfg, multithread=multithread,
+                                      errors=ErrorLogStream(self.log))
         # Protocols from plugins (gunicorn.protocols) and the driver host they are handed to;
         # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
         self.protocols = protocols if protocols else None
@@ -297,9 +300,12 @@ class RequestHandler:
     def handle(self, conn: Connection, req: Request) -> bool:
         """Run the application for ``req``; True when the connection may serve another request."""
         worker = self.worker
-        # Not atomic across threads; an off-by-one under contention only shifts a restart.
-        worker.nr += 1
-        if self.max_requests and worker.nr >= self.max_requests and worker.alive:
+        if worker.nr_lock is None:  # one thread: Worker.count_request inlined, no call
+            worker.nr += 1
+            served = worker.nr
+        else:
+            served = worker.count_request()
+        if self.max_requests and served >= self.max_requests and worker.alive:
             self.log.info("Autorestarting worker after current request.")
             worker.alive = False
         keep = (self.keepalive and req.keep_alive and worker.alive and not req.must_close)
@@ -367,8 +373,7 @@ class RequestHandler:
 
     def _after(self, worker: Any, info: RequestInfo, environ: dict[str, Any], resp: Response,
                elapsed: float) -> None:
-        try:
-            self.log.access(resp, info, environ, elapsed)
-            self.cfg.post_request(worker, info, environ, resp)
-        except Exception:  # noqa: BLE001 - a broken user hook must not break the connection
-            self.log.exception("Exception in post_request hook")
+        # logger_class and post_request may be user code: a failure must not break the connection.
+        log = self.log
+        call_user_hook(log, "access log", log.access, resp, info, environ, elapsed)
+        call_user_hook(log, "post_request hook", self.cfg.post_request, worker, info, environ, resp)

@@ -60,10 +60,12 @@ def _host_server(host: str | None, scheme: str) -> tuple[str, str]:
 class EnvironBuilder:
     """Makes environ dicts for one worker.
 
-    ``multithread`` is True for threaded workers; ``wsgi.multiprocess`` is ``workers > 1``.
+    ``multithread`` is True for threaded workers; ``wsgi.multiprocess`` is ``workers > 1``;
+    ``errors`` is ``wsgi.errors`` (the workers pass an
+    :class:`~gunicorn.wsgi.errorlog.ErrorLogStream`; default ``sys.stderr``).
     """
 
-    def __init__(self, cfg: Any, *, multithread: bool) -> None:
+    def __init__(self, cfg: Any, *, multithread: bool, errors: Any = None) -> None:
         self.script_name = os.environ.get("SCRIPT_NAME", "")
         self.base: dict[str, Any] = {
             "wsgi.version": (1, 0),
@@ -72,7 +74,7 @@ class EnvironBuilder:
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "wsgi.input_terminated": True,
-            "wsgi.errors": sys.stderr,
+            "wsgi.errors": sys.stderr if errors is None else errors,
             "SERVER_SOFTWARE": SERVER_SOFTWARE,
             "SCRIPT_NAME": self.script_name,
         }

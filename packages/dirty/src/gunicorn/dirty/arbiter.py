@@ -51,6 +51,7 @@ from gunicorn.dirty.errors import (
     StashError,
     error_from_payload,
 )
+from gunicorn.dirty.link import TransportLink
 from gunicorn.dirty.router import Call, Router
 from gunicorn.dirty.specs import parse_specs, resolve_limits
 from gunicorn.dirty.stash.saver import StashSaver
@@ -60,7 +61,7 @@ from gunicorn.dirty.supervisor import Supervisor
 MONITOR_INTERVAL = 0.5
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(TransportLink):
     """One client connection (an HTTP worker's DirtyClient, ctl, a stash user)."""
 
     def __init__(self, arbiter: DirtyArbiter) -> None:
@@ -71,7 +72,7 @@ class ClientConnection(asyncio.Protocol):
         self.calls: dict[int, Call] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        super().connection_made(transport)
         self.arbiter.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -94,14 +95,6 @@ class ClientConnection(asyncio.Protocol):
         self.arbiter.clients.discard(self)
         self.arbiter.on_client_lost(self)
 
-    def send(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
 
 class DirtyArbiter:
     """The dirty arbiter process. ``on_dirty_starting(arbiter)`` receives this object.
@@ -119,10 +112,12 @@ class DirtyArbiter:
         self.clients: set[ClientConnection] = set()
         self.router = Router(float(cfg.dirty_timeout), int(cfg.dirty_max_queue))
         _prepare_import_path(cfg)
-        self.specs = resolve_limits(parse_specs(cfg.dirty_apps), self._class_limit)
+        specs = parse_specs(cfg.dirty_apps)
+        classes = _import_app_classes(specs, log)
+        self.specs = resolve_limits(specs, lambda path: _class_limit(classes.get(path)))
         self.allocator = Allocator(self.specs)
         self.broken: dict[str, DirtyError] = {}
-        self.stash = _make_stash(self.specs, log)
+        self.stash = _make_stash(self.specs, classes, log)
         self.stash_saver: StashSaver | None = None
         if cfg.dirty_stash_file:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
@@ -136,13 +131,6 @@ class DirtyArbiter:
     @property
     def workers(self) -> dict[int, Any]:
         return {h.pid: h for h in self.supervisor.handles.values()}
-
-    def _class_limit(self, path: str) -> int | None:
-        try:
-            return declared_workers(import_app_class(path))
-        except Exception as exc:  # user code at import: the worker reports it properly later
-            self.log.warning("Cannot read the worker limit of dirty app %s: %s", path, exc)
-            return None
 
     # -- process life -------------------------------------------------------------------------
 
@@ -456,14 +444,34 @@ def _action(call: Call) -> str:
         return "?"
 
 
-def _make_stash(specs: list[Any], log: Any) -> StashStore:
+def _import_app_classes(specs: list[Any], log: Any) -> dict[str, type]:
+    """Import each app class once in the arbiter, for its ``workers`` and ``stashes``.
+
+    A class that fails to import is left out with a warning: the worker that loads it reports
+    the error properly (per call, with its code).
+    """
+    classes: dict[str, type] = {}
+    for spec in specs:
+        try:
+            classes[spec.import_path] = import_app_class(spec.import_path)
+        except Exception as exc:  # user code at import: anything can fail; see the docstring
+            log.warning("Cannot import dirty app %s in the arbiter (no worker limit, no "
+                        "stashes): %s", spec.import_path, exc)
+    return classes
+
+
+def _class_limit(cls: type | None) -> int | None:
+    return declared_workers(cls) if cls is not None else None
+
+
+def _make_stash(specs: list[Any], classes: dict[str, type], log: Any) -> StashStore:
     """The stash store, with the tables the apps declare in ``stashes`` created."""
     store = StashStore()
     for spec in specs:
-        try:
-            declared = getattr(import_app_class(spec.import_path), "stashes", ()) or ()
-        except Exception:  # noqa: BLE001 - user code at import; already reported by the limit lookup
+        cls = classes.get(spec.import_path)
+        if cls is None:
             continue
+        declared = getattr(cls, "stashes", ()) or ()
         names = [declared] if isinstance(declared, str) else list(declared)
         try:
             store.ensure(names)

@@ -169,7 +169,6 @@ class DirtyClient:
 
     def _run(self, type_: MessageType, payload: Any, timeout: float | None,
              what: Callable[[], str]) -> Any:
-        # ``what()`` names the call in a timeout message; built only when one is raised.
         deadline = None if timeout is None else time.monotonic() + timeout
         conn, request_id = self._begin(CallKind.UNARY, type_, payload, deadline)
         try:
@@ -178,8 +177,7 @@ class DirtyClient:
             conn.cancel(request_id)
             raise
         if event is None:
-            conn.cancel(request_id)
-            raise DirtyTimeoutError(f"{what()} timed out after {timeout}s", timeout=timeout)
+            raise _timed_out(conn, request_id, timeout, what)
         return _outcome(event)
 
     def execute(self, app_path: str, action: str, *args: Any, **kwargs: Any) -> Any:
@@ -203,10 +201,19 @@ class DirtyClient:
         timeout: float | None = None,
     ) -> Any:
         """Like :meth:`execute` with explicit ``args``/``kwargs`` and this call's ``timeout``."""
+        return self._run(*self._unary(app_path, action, args, kwargs, timeout))
+
+    def _unary(
+        self, app_path: str, action: str, args: Any, kwargs: dict[str, Any] | None,
+        timeout: float | None,
+    ) -> tuple[MessageType, Any, float | None, Callable[[], str]]:
+        """The arguments of ``_run``/``_run_async`` for a REQUEST (shared by call/call_async).
+
+        The timeout travels in the payload so the dirty side can stop work nobody waits for.
+        """
         limit = self._effective(timeout)
-        return self._run(MessageType.REQUEST,
-                         request_payload(app_path, action, args, kwargs, limit), limit,
-                         lambda: f"dirty call {app_path}.{action}")
+        return (MessageType.REQUEST, request_payload(app_path, action, args, kwargs, limit), limit,
+                lambda: f"dirty call {app_path}.{action}")
 
     def stream(self, app_path: str, action: str, *args: Any, **kwargs: Any) -> DirtyStream:
         """Iterate over the chunks a generator action yields (see :class:`DirtyStream`)."""
@@ -232,9 +239,14 @@ class DirtyClient:
     ) -> Any:
         """Send a control frame (STASH, STATUS, MANAGE) and return its RESPONSE ``result``;
         an ERROR reply raises the error it carries, rebuilt with its class."""
-        limit = self._effective(timeout)
-        return self._run(type, payload, limit,
-                         lambda: f"dirty {MessageType(type).name} request")
+        return self._run(*self._control(type, payload, timeout))
+
+    def _control(
+        self, type_: MessageType, payload: Any, timeout: float | None
+    ) -> tuple[MessageType, Any, float | None, Callable[[], str]]:
+        """The arguments of ``_run``/``_run_async`` for a control request."""
+        return (type_, payload, self._effective(timeout),
+                lambda: f"dirty {MessageType(type_).name} request")
 
     # -- asyncio ---------------------------------------------------------------------------
 
@@ -283,10 +295,11 @@ class DirtyClient:
         self._aconn = conn
         return conn
 
-    async def _run_async(self, starter: Any, timeout: float | None, what: str) -> Any:
+    async def _run_async(self, type_: MessageType, payload: Any, timeout: float | None,
+                         what: Callable[[], str]) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         conn = await self._async_connection()
-        request_id = conn.start(starter)
+        request_id = conn.begin(CallKind.UNARY, type_, payload)
         try:
             await conn.drain()
             event = await conn.wait_event(request_id, deadline)
@@ -295,8 +308,7 @@ class DirtyClient:
             conn.cancel(request_id)
             raise
         if event is None:
-            conn.cancel(request_id)
-            raise DirtyTimeoutError(f"{what} timed out after {timeout}s", timeout=timeout)
+            raise _timed_out(conn, request_id, timeout, what)
         return _outcome(event)
 
     async def execute_async(self, app_path: str, action: str, *args: Any, **kwargs: Any) -> Any:
@@ -313,12 +325,7 @@ class DirtyClient:
         timeout: float | None = None,
     ) -> Any:
         """:meth:`call` for asyncio. Cancelling the awaiting task cancels the dirty call."""
-        limit = self._effective(timeout)
-
-        def starter(table: CallTable) -> tuple[int, bytes]:
-            return table.start_call(app_path, action, args, kwargs, limit)
-
-        return await self._run_async(starter, limit, f"dirty call {app_path}.{action}")
+        return await self._run_async(*self._unary(app_path, action, args, kwargs, timeout))
 
     def stream_async(
         self, app_path: str, action: str, *args: Any, **kwargs: Any
@@ -345,12 +352,17 @@ class DirtyClient:
         self, type: MessageType, payload: Any = None, timeout: float | None = None
     ) -> Any:
         """:meth:`request` for asyncio."""
-        limit = self._effective(timeout)
+        return await self._run_async(*self._control(type, payload, timeout))
 
-        def starter(table: CallTable) -> tuple[int, bytes]:
-            return table.start_request(type, payload)
 
-        return await self._run_async(starter, limit, f"dirty {MessageType(type).name} request")
+def _timed_out(conn: SyncConnection | AsyncConnection, request_id: int, timeout: float | None,
+               what: Callable[[], str]) -> DirtyTimeoutError:
+    """Cancel a unary call whose wait ran out; returns the error to raise.
+
+    ``what()`` names the call in the message; it is built only here, off the fast path.
+    """
+    conn.cancel(request_id)
+    return DirtyTimeoutError(f"{what()} timed out after {timeout}s", timeout=timeout)
 
 
 def _outcome(event: Event) -> Any:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from typing import Any
 
-from gunicorn.dirty.call import CallTable, Event
+from gunicorn.dirty.call import CallKind, CallTable, Event
 from gunicorn.dirty.client_sync import connect_error, remaining
+from gunicorn.dirty.codec import MessageType
 from gunicorn.dirty.errors import DirtyConnectionError, DirtyError
 
 
@@ -83,6 +85,11 @@ class AsyncConnection(asyncio.Protocol):
             self._writable = None
 
     # -- calls -----------------------------------------------------------------------------
+
+    def begin(self, kind: CallKind, type_: MessageType, payload: Any) -> int:
+        """Register a call whose first frame is ``type_``/``payload`` and write it (as
+        :meth:`start`); returns the id."""
+        return self.start(lambda table: table.start(kind, type_, payload))
 
     def start(self, starter: Callable[[CallTable], tuple[int, bytes]]) -> int:
         """Register a call with ``starter(table)``, write its first frame; returns the id.

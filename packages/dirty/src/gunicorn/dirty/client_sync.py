@@ -287,17 +287,21 @@ class SyncConnection:
             if not lock.acquire(timeout=-1 if left is None else left):
                 raise DirtyTimeoutError("timed out waiting to send to the dirty arbiter")
         try:
-            try:
-                sent = self._sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                # Nothing of this frame was accepted: the arbiter never saw it.
-                raise self._send_failed(exc, UndeliveredError) from exc
+            sent = self._send_some(data)
             if sent < len(data):
                 self._send_rest(memoryview(data)[sent:], deadline)
         finally:
             lock.release()
+
+    def _send_some(self, data: bytes | memoryview) -> int:
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            # Nothing of this frame was accepted, or only part of it: either way the arbiter
+            # cannot have acted on it.
+            raise self._send_failed(exc, UndeliveredError) from exc
 
     def _send_rest(self, view: memoryview, deadline: float | None) -> None:
         # A large frame, or a full socket buffer: wait for room, within the deadline.
@@ -305,14 +309,7 @@ class SyncConnection:
             if not self._wait_writable(deadline):
                 # Part of a frame is out: the stream is corrupt from here on.
                 raise self._send_failed(TimeoutError("send timed out"), DirtyConnectionError)
-            try:
-                sent = self._sock.send(view)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                # The frame is incomplete, so the arbiter cannot have acted on it either.
-                raise self._send_failed(exc, UndeliveredError) from exc
-            view = view[sent:]
+            view = view[self._send_some(view):]
 
     def _wait_writable(self, deadline: float | None) -> bool:
         left = remaining(deadline)

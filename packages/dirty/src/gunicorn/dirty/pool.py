@@ -23,6 +23,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.dirty.codec import Frame, FrameDecoder
 from gunicorn.dirty.errors import DirtyProtocolError
+from gunicorn.dirty.link import TransportLink
 from gunicorn.workers.heartbeat import Heartbeat
 
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
@@ -82,7 +83,7 @@ class WorkerHandle:
         return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
-class ArbiterLink(asyncio.Protocol):
+class ArbiterLink(TransportLink):
     """The arbiter's end of one worker's socketpair."""
 
     def __init__(self, handle: WorkerHandle, on_frame: Callable[[WorkerHandle, Frame], None],
@@ -93,9 +94,6 @@ class ArbiterLink(asyncio.Protocol):
         self.log = log
         self.decoder = FrameDecoder()
         self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -110,14 +108,6 @@ class ArbiterLink(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.on_lost(self.handle)
-
-    def send(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 def fork_worker(handle: WorkerHandle, cfg: Any, log: Any,

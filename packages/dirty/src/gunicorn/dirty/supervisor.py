@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.dirty.errors import DirtyError, DirtyNoWorkersAvailableError
 from gunicorn.dirty.pool import ArbiterLink, WorkerHandle, fork_worker, reap
+from gunicorn.hooks import call_user_hook
 from gunicorn.workers.heartbeat import Heartbeat
 
 if TYPE_CHECKING:
@@ -76,10 +77,9 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         loop.create_task(loop.create_unix_connection(lambda: link, sock=sock))
         self.log.info("Spawned dirty worker (pid: %s) for %s", handle.pid, ", ".join(apps))
-        try:
-            self.cfg.dirty_post_fork(self.arbiter, handle)
-        except Exception:  # user hook: log it, the worker is already running
-            self.log.exception("dirty_post_fork hook failed")
+        # The worker is already running whatever the hook does.
+        call_user_hook(self.log, "dirty_post_fork hook", self.cfg.dirty_post_fork, self.arbiter,
+                       handle)
         return handle
 
     def _inherited_fds(self) -> list[int]:
@@ -185,10 +185,8 @@ class Supervisor:
         handle.heartbeat.close()
         if handle.link is not None:
             handle.link.close()
-        try:
-            self.cfg.dirty_worker_exit(self.arbiter, handle)
-        except Exception:  # user hook: log it and carry on supervising
-            self.log.exception("dirty_worker_exit hook failed")
+        call_user_hook(self.log, "dirty_worker_exit hook", self.cfg.dirty_worker_exit,
+                       self.arbiter, handle)
         how = handle.describe_exit()
         if self._stopping or handle.retiring:
             self.log.info("Dirty worker %s %s", handle.pid, how)

@@ -28,6 +28,7 @@ from gunicorn.dirty.app import load_dirty_app
 from gunicorn.dirty.codec import FrameDecoder, MessageType, encode_frame
 from gunicorn.dirty.errors import DirtyAppError, DirtyError, DirtyProtocolError
 from gunicorn.dirty.execution import CallExecutor
+from gunicorn.hooks import call_user_hook
 
 BOOT_ERROR = 3
 # Notices from the worker to the arbiter use request id 0, which no call ever gets.
@@ -115,10 +116,8 @@ class DirtyWorker:
 
     def _close_apps(self) -> None:
         for path, app in self.apps.items():
-            try:
-                app.close()
-            except Exception:  # user code: one failing close() must not skip the others
-                self.log.exception("Dirty app %s failed to close", path)
+            # One failing close() must not skip the others.
+            call_user_hook(self.log, f"close() of dirty app {path}", app.close)
         self.apps = {}
 
     # -- serving ------------------------------------------------------------------------------
