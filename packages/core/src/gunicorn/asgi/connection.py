@@ -386,8 +386,15 @@ class HTTPConnection(asyncio.Protocol):
     # -- websocket ------------------------------------------------------------------------------
 
     def _upgrade(self, request: Request) -> bool:
-        """Hand the connection to a websocket session; False to serve the request as HTTP."""
+        """Hand the connection to a websocket session (or a plugin protocol such as h2c); False
+        to serve the request as HTTP."""
         ctx = self.ctx
+        if ctx.protocols is not None:
+            from gunicorn.asgi.switch import upgrade  # circular at module level
+
+            if upgrade(self, request):
+                self.state = _State.CLOSED  # the transport has a new protocol now
+                return True
         try:
             # Lazy: wsproto is an optional dependency (the asgi extra).
             from gunicorn.asgi.websocket import WebSocketSession, is_websocket_upgrade

@@ -42,6 +42,8 @@ class WorkerContext:
         self.options = self.parsers.options
         self.forwarded = self.parsers.forwarded
         self.scopes = ScopeBuilder(cfg.root_path or "")
+        # Plugin protocols (gunicorn.protocols.ProtocolSet) set by the worker; None: HTTP/1.1 only.
+        self.protocols: Any = None
         self.dates = DateCache()
         self.keepalive = max(float(cfg.keepalive), 0.0)
         self.grace = max(float(cfg.asgi_disconnect_grace_period), 0.0)

@@ -51,7 +51,8 @@ class _Send(Enum):
     DONE = 4
 
 
-def _status_line(status: Any) -> str:
+def status_line(status: Any) -> str:
+    """``"NNN Reason"`` for a final ASGI response status; ProtocolViolation otherwise."""
     # int subclasses (HTTPStatus) are fine, bool is not.
     if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 999:
         # 1xx go through http.response.informational; 101 belongs to the websocket path.
@@ -59,7 +60,7 @@ def _status_line(status: Any) -> str:
     return _STATUS_LINES.get(int(status)) or str(int(status))
 
 
-def _decode_headers(raw: Any) -> tuple[list[tuple[str, str]], bool]:
+def decode_headers(raw: Any) -> tuple[list[tuple[str, str]], bool]:
     """ASGI ``[(bytes, bytes)]`` headers as the framer's ``(str, str)`` pairs (it validates
     names and values), and whether the app asked to close the connection."""
     out = []
@@ -78,6 +79,11 @@ def _decode_headers(raw: Any) -> tuple[list[tuple[str, str]], bool]:
     except (TypeError, ValueError):
         raise ProtocolViolation("headers must be an iterable of [name, value] pairs") from None
     return out, close
+
+
+# The former private names (tests/core/test_asgi_units.py imports them).
+_status_line = status_line
+_decode_headers = decode_headers
 
 
 class RequestCycle:
@@ -209,8 +215,8 @@ class RequestCycle:
         code = message["status"]
         status = _STATUS_LINES.get(code) if type(code) is int else None
         if status is None:
-            status = _status_line(code)
-        headers, close = _decode_headers(message.get("headers", ()))
+            status = status_line(code)
+        headers, close = decode_headers(message.get("headers", ()))
         framer = ResponseFramer(self.request.method, self.request.version,
                                 self.keep_alive and not close and not self.conn.ctx.stopping)
         # Validates the status and every header (InvalidResponseHeader before anything is sent).
@@ -260,7 +266,7 @@ class RequestCycle:
         self._complete()
 
     def _trailer_message(self, message: Mapping[str, Any]) -> None:
-        headers, _ = _decode_headers(message.get("headers", ()))
+        headers, _ = decode_headers(message.get("headers", ()))
         self._trailers.extend(headers)
         if message.get("more_trailers", False):
             return
@@ -278,7 +284,7 @@ class RequestCycle:
         if status != 103 or isinstance(status, bool) or not isinstance(status, int):
             # 100 Continue is the server's business; other 1xx have no ASGI use.
             raise ProtocolViolation(f"informational status must be 103, not {status!r}")
-        headers, _ = _decode_headers(message.get("headers", ()))
+        headers, _ = decode_headers(message.get("headers", ()))
         # Validates the headers; empty for HTTP/1.0 clients (RFC 9110 §15.2).
         data = ResponseFramer(self.request.method, self.request.version, False).informational(
             "103 Early Hints", headers)

@@ -39,6 +39,10 @@ TICK = 0.5
 # one at a time lets a burst of clients spread over the workers instead of landing on whichever
 # woke first (the listener stays readable, so the rest are taken on the next loop iterations).
 ACCEPT_BATCH = 1
+# Accept pacing when plugin protocols (HTTP/2) are offered: after an accept, a worker holding n
+# connections waits min(n, PACE_MAX) * PACE_STEP seconds before the next one (at most 1 ms).
+PACE_STEP = 0.0001
+PACE_MAX = 10
 
 
 def new_event_loop(choice: str, log: Any) -> asyncio.AbstractEventLoop:
@@ -75,6 +79,7 @@ class ASGIWorker(Worker):
         self._tick_interval = TICK
         self.max_conns = 1
         self._accept_batch = ACCEPT_BATCH
+        self._pace = False
 
     # -- process ------------------------------------------------------------------------------
 
@@ -118,6 +123,7 @@ class ASGIWorker(Worker):
         if getattr(cfg, "protocol", "http") == "http":
             offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "asyncio")
             ctx.protocols = offered if offered else None
+            self._pace = ctx.protocols is not None
         if cfg.is_ssl:
             try:
                 self._ssl_context = tls.ssl_context(
@@ -206,6 +212,13 @@ class ASGIWorker(Worker):
             task = self.loop.create_task(self._connect(accepted[0]))
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
+            if self._pace and ctx.open_count > 1:
+                # Long-lived multiplexed connections (HTTP/2) arrive in bursts: pause a little,
+                # longer the more connections this worker holds, so the other workers take
+                # their share instead of the first one awake taking them all.
+                self._set_accepting(False)
+                self.loop.call_later(min(ctx.open_count, PACE_MAX) * PACE_STEP, self._slot_free)
+                return
 
     async def _connect(self, sock: socket.socket) -> None:
         ctx = self.ctx

@@ -48,6 +48,8 @@ from gunicorn.workers.poller import make_poller
 SWEEP_INTERVAL = 0.5
 FIRST_REQUEST_WAIT = 5.0
 DRAIN_IDLE_GRACE = 1.0
+# Accept pacing step when plugin protocols (HTTP/2) are offered (see _accept).
+ACCEPT_PACE = 0.0001
 
 
 class ThreadWorker(Worker):
@@ -63,6 +65,8 @@ class ThreadWorker(Worker):
         # fds of protocol-driven connections (HTTP/2) -> their driver; fds never served yet.
         self.drivers: dict[int, protocols.ConnectionDriver] = {}
         self.fresh: set[int] = set()
+        self.accept_resume = 0.0
+        self.nr_lock = threading.Lock()
         self.handler = RequestHandler(self, multithread=True, keepalive=self.keepalive > 0,
                                       io_timeout=float(timeout) if timeout > 0 else None,
                                       protocols=offered, host=self)
@@ -105,7 +109,9 @@ class ThreadWorker(Worker):
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         while self.alive:
             self.notify()
-            for fd in self.poller.poll(wait):
+            resume = self.accept_resume
+            timeout = wait if not resume else max(min(wait, resume - time.monotonic()), 0.0)
+            for fd in self.poller.poll(timeout):
                 driver = drivers.get(fd)
                 if driver is not None:
                     self._drive(driver)
@@ -119,6 +125,11 @@ class ThreadWorker(Worker):
                 elif fd == wakeup:
                     self.drain_wakeup()
             now = time.monotonic()
+            if resume and now >= resume:
+                self.accept_resume = 0.0
+                with self.lock:
+                    if self.alive and len(self.conns) < self.max_conns:
+                        self._set_accepting(True)
             if now >= next_sweep:
                 next_sweep = now + SWEEP_INTERVAL
                 self._close_parked(now)
@@ -179,6 +190,14 @@ class ThreadWorker(Worker):
             with self.lock:
                 self.conns[conn.fd] = conn
             self.poller.add(conn.fd)
+            if self.handler.protocols is not None and len(self.conns) > 1:
+                # Long-lived HTTP/2 connections arrive in bursts and EPOLLEXCLUSIVE wakes the
+                # same worker first: pause accepting a little (longer the more connections we
+                # hold, at most 1 ms) so the other workers take their share.
+                with self.lock:
+                    self._set_accepting(False)
+                self.accept_resume = time.monotonic() + min(len(self.conns), 10) * ACCEPT_PACE
+                return
         with self.lock:
             if len(self.conns) >= self.max_conns:
                 self._set_accepting(False)

@@ -2,8 +2,9 @@
 
 It adds the ``http2_*`` settings and provides the ``h2`` connection protocol: ALPN id ``h2``,
 the cleartext preface and the ``h2c`` upgrade token when ``http2_cleartext`` allows them, and
-the driver for the gthread worker (the asyncio one for asgi is still to come). Modules with the protocol
-machinery are imported only when a worker actually serves h2.
+the drivers for the gthread worker (:mod:`gunicorn.http2.threaded`) and the asgi worker
+(:mod:`gunicorn.http2.aio`). Modules with the protocol machinery are imported only when a
+worker actually serves h2.
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ def _threaded(host: Any, conn: Any, handoff: Handoff) -> None:
     serve(host, conn, handoff)
 
 
+class _AsyncioEntry:
+    """Imports the asyncio driver on the first h2 connection, then delegates to it (one
+    instance per worker process: ``protocols(cfg)`` runs in each worker)."""
+
+    def __init__(self) -> None:
+        self._entry: Any = None
+
+    def __call__(self, ctx: Any, transport: Any, handoff: Handoff) -> Any:
+        entry = self._entry
+        if entry is None:
+            from gunicorn.http2.aio import AsyncioEntry
+
+            entry = self._entry = AsyncioEntry()
+        return entry(ctx, transport, handoff)
+
+
 class HTTP2Plugin:
     """Hooks of gunicorn-http2 (see :mod:`gunicorn.plugins` for when the core calls them)."""
 
@@ -40,7 +57,5 @@ class HTTP2Plugin:
             preface=PREFACE if mode in ("prior-knowledge", "both") else None,
             upgrade_token="h2c" if mode in ("upgrade", "both") else None,
             threaded=_threaded,
-            # The asyncio driver for the asgi worker is not written yet: the asgi worker warns
-            # and serves HTTP/1.1 (ProtocolSet leaves out protocols without its driver).
-            asyncio=None,
+            asyncio=_AsyncioEntry(),
         )]

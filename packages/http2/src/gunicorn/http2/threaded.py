@@ -155,11 +155,13 @@ class H2Driver:
         self.flush(False)
         self._maybe_close()
 
-    def _maybe_close(self) -> None:
+    def _maybe_close(self, wait: bool = False) -> None:
+        """Close once the session is over. ``wait`` (pool threads only): first let a write in
+        progress on another thread finish, and write what is left, so nothing is cut off."""
         with self.lock:
             done = self.session.closed or (self.session.going_away and not self.streams)
         if done and not self.closed:
-            self.flush(False)
+            self.flush(wait, wait)
             self._close()
 
     def _close(self) -> None:
@@ -226,12 +228,16 @@ class H2Driver:
             self.log.debug("h2 read from %r failed: %s", self.conn.peer, exc)
             return b""
 
-    def flush(self, blocking: bool) -> None:
+    def flush(self, blocking: bool, wait: bool = False) -> None:
         """Write what the session produced. Non-blocking (poller thread): leave the rest for a
-        pool thread; blocking: wait for the socket up to the I/O timeout."""
+        pool thread; blocking: wait for the socket up to the I/O timeout.
+
+        A thread already writing writes our frames too (it loops while ``want_flush`` is set),
+        so we do not wait for it unless ``wait``: the frames of many streams then leave in one
+        send, and pool threads do not queue up on the lock."""
         self.want_flush = True  # set before trying, so a busy holder loops once more for us
         while self.want_flush:
-            if not self.write_lock.acquire(blocking):
+            if not self.write_lock.acquire(wait):
                 return
             try:
                 self.want_flush = False
@@ -415,7 +421,7 @@ class Stream:
                 driver.session.finish(self.sid)
             driver.flush(True)
             handler._after(worker, info, environ, resp, time.perf_counter() - start)
-            driver._maybe_close()
+            driver._maybe_close(wait=True)
 
     def _fail(self, resp: H2Response, status: int, reason: str) -> None:
         """A bare error page when nothing was sent yet (never the exception text)."""

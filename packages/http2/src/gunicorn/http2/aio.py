@@ -1,0 +1,302 @@
+"""The asyncio HTTP/2 driver for the ``asgi`` worker.
+
+::
+
+    transport ──data_received──> H2Protocol ──Session.receive──> events
+                                   │ RequestReady: a Stream, its ASGI app run as a task
+                                   │ BodyChunk / BodyEnd: queued, the stream's receive() woken
+                                   │ StreamGone: http.disconnect, send() raises
+                                   │ WindowChanged: senders blocked on the peer's window retry
+                                   │ ConnectionGone: every stream disconnected, then close
+    Stream.send() ──Session.send_*──> frames ──one write per loop turn──> transport
+
+Everything runs on the worker's loop, so the session needs no lock. The protocol work is the
+shared :class:`~gunicorn.http2.session.Session` (the gthread driver uses the same one); this
+module only moves bytes and runs the ASGI cycle of each stream:
+
+* each stream's ASGI cycle (:mod:`gunicorn.http2.asgi`) runs as a task, so streams are served
+  concurrently; the connection is read at all times, so WINDOW_UPDATE and RST_STREAM are seen
+  while applications run;
+* the scope is the HTTP/1.1 one (same builder) with ``http_version`` "2" and the RFC 7540
+  priority of the stream in ``extensions["http.response.priority"]``;
+* the frames produced in one loop iteration, by every stream, leave in one write; a response
+  head is held until its first body message, so a small response is HEADERS + DATA;
+* graceful stop: GOAWAY naming the last accepted stream; those finish, then the connection
+  closes. Idle past ``keepalive`` (at least 1 s) with no stream: GOAWAY and close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from gunicorn.asgi.context import WorkerContext
+from gunicorn.asgi.scope import socket_address
+from gunicorn.http2.asgi import Stream
+from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.session import (
+    BodyChunk,
+    BodyEnd,
+    ConnectionGone,
+    RequestReady,
+    Session,
+    SessionConfig,
+    StreamGone,
+    WindowChanged,
+)
+from gunicorn.http2.threaded import _UPGRADE_FIELDS, SWITCHING
+from gunicorn.protocols import Handoff
+
+
+class AsyncioEntry:
+    """``ConnectionProtocol.asyncio``: ``entry(ctx, transport, handoff)`` starts serving a
+    connection and returns its protocol. Holds the per-worker session settings."""
+
+    def __init__(self) -> None:
+        self._config: SessionConfig | None = None
+
+    def __call__(self, ctx: WorkerContext, transport: Any, handoff: Handoff) -> H2Protocol:
+        config = self._config
+        if config is None:
+            cfg = ctx.cfg
+            config = self._config = SessionConfig(
+                ctx.options, cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
+                cfg.http2_max_frame_size, cfg.http2_max_header_list_size,
+                cfg.http2_max_request_body, cfg.http2_max_reset_rate)
+        conn = H2Protocol(ctx, transport, config)
+        conn.start(handoff)
+        return conn
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection of the asgi worker.
+
+    Also what the worker sees in ``ctx.connections``: ``deadline``, ``expire()``,
+    ``shutdown()``, ``abort()``."""
+
+    __slots__ = ("ctx", "loop", "transport", "session", "peer", "client", "server", "streams",
+                 "deadline", "idle", "write_paused", "closed", "_held", "_blocked",
+                 "_flush_handle", "_drain_waiter", "_extensions")
+
+    def __init__(self, ctx: WorkerContext, transport: Any, config: SessionConfig) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.transport = transport
+        peer = self.peer = transport.get_extra_info("peername")
+        self.client = socket_address(peer)
+        self.server = socket_address(transport.get_extra_info("sockname"))
+        self.session = Session(config, trusted=ctx.forwarded.allows(peer), is_ssl=ctx.is_ssl,
+                               now=self.loop.time())
+        self.streams: dict[int, Stream] = {}
+        self.idle = max(ctx.keepalive, 1.0)
+        self.deadline = 0.0
+        self.write_paused = False
+        self.closed = False
+        self._held: list[Stream] = []         # streams whose response head waits for a body
+        self._blocked: set[Stream] = set()    # streams waiting for flow-control credit
+        self._flush_handle: asyncio.Handle | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        base = ctx.scopes.extensions
+        self._extensions = {**base, "http.response.priority": {"weight": 16, "depends_on": 0}}
+
+    def start(self, handoff: Handoff) -> None:
+        ctx = self.ctx
+        ctx.connections.add(self)
+        session = self.session
+        req = handoff.request
+        if handoff.how == "upgrade" and req is not None:
+            self.transport.write(SWITCHING)
+            settings = (req.header("HTTP2-Settings") or "").encode("latin-1")
+            headers = [h for h in req.headers if h[0] not in _UPGRADE_FIELDS]
+            events = session.initiate(replace(req, version=(2, 0), headers=headers,
+                                              keep_alive=True), settings)
+        else:
+            events = session.initiate()
+        if handoff.data:
+            events += session.receive(handoff.data, self.loop.time())
+        self._dispatch(events)
+        if ctx.stopping:
+            session.goaway()
+        if not self.streams:
+            self.deadline = self.loop.time() + self.idle
+        self.flush_now()
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        pass  # started by AsyncioEntry on a transport that is already connected
+
+    def data_received(self, data: bytes) -> None:
+        events = self.session.receive(data, self.loop.time())
+        if events:
+            self._dispatch(events)
+        if not self.streams:
+            self.deadline = self.loop.time() + self.idle
+        self.want_flush()
+
+    def eof_received(self) -> bool | None:
+        return None  # the peer is done: close (streams still running see http.disconnect)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.deadline = 0.0
+        self.session.closed = True
+        for stream in list(self.streams.values()):
+            stream.disconnect()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.ctx.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark (or closed)."""
+        if not self.write_paused or self.closed:
+            return
+        waiter = self._drain_waiter
+        if waiter is None or waiter.done():
+            waiter = self._drain_waiter = self.loop.create_future()
+        await waiter
+
+    # -- what the worker calls ----------------------------------------------------------------
+
+    def expire(self) -> None:
+        """Idle past ``keepalive`` (at least 1 s) with no stream: GOAWAY and close."""
+        self.deadline = 0.0
+        if not self.streams:
+            self.session.goaway()
+            self.flush_now()
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY(NO_ERROR); accepted streams finish, then the connection closes."""
+        self.session.goaway()
+        self.flush_now()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.transport.abort()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _dispatch(self, events: list[Any]) -> None:
+        streams = self.streams
+        for ev in events:
+            kind = type(ev)
+            if kind is RequestReady:
+                self._start_stream(ev)
+            elif kind is BodyChunk:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.chunks.append(ev.data)
+                    stream.wake()
+            elif kind is BodyEnd:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.ended = True
+                    stream.wake()
+            elif kind is StreamGone:
+                stream = streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.disconnect()
+            elif kind is WindowChanged:
+                self._wake_blocked()
+            elif kind is ConnectionGone:
+                self.ctx.log.debug("h2 connection from %r ends: %s", self.peer, ev.reason)
+                for stream in list(streams.values()):
+                    stream.disconnect()
+
+    def _start_stream(self, ev: RequestReady) -> None:
+        ctx = self.ctx
+        request = ev.request
+        stream = self.streams[ev.stream_id] = Stream(self, ev.stream_id, request, ev.ended)
+        self.deadline = 0.0
+        ctx.count_request()
+        if ctx.pre_request is not None:
+            try:
+                ctx.pre_request(ctx.worker, stream.info)
+            except Exception:  # noqa: BLE001 - a broken user hook must not fail the request
+                ctx.log.exception("Exception in pre_request hook")
+        scope = ctx.scopes.http(request, self.client, self.server)
+        scope["http_version"] = "2"
+        if ev.weight != 16 or ev.depends_on:
+            scope["extensions"] = {**self._extensions, "http.response.priority": {
+                "weight": ev.weight, "depends_on": ev.depends_on}}
+        else:
+            scope["extensions"] = self._extensions
+        task = stream.task = self.loop.create_task(stream.run(ctx.app, scope))
+        ctx.tasks.add(task)
+
+    def stream_done(self, stream: Stream) -> None:
+        """The application of ``stream`` has ended: free the stream, log it."""
+        self.streams.pop(stream.sid, None)
+        self._blocked.discard(stream)
+        self.session.finish(stream.sid)
+        ctx = self.ctx
+        if stream.status_code and ctx.logs_requests:
+            ctx.log_access(stream, time.perf_counter() - stream.started_at)
+        if not self.streams:
+            self.deadline = self.loop.time() + self.idle
+        self.want_flush()
+
+    def block(self, stream: Stream) -> None:
+        """``stream`` waits for flow-control credit (woken by the next WindowChanged)."""
+        self._blocked.add(stream)
+
+    def unblock(self, stream: Stream) -> None:
+        self._blocked.discard(stream)
+
+    def _wake_blocked(self) -> None:
+        blocked = self._blocked
+        if blocked:
+            self._blocked = set()
+            for stream in blocked:
+                stream.wake_sender()
+
+    # -- output -------------------------------------------------------------------------------
+
+    def hold(self, stream: Stream) -> None:
+        self._held.append(stream)
+        self.want_flush()
+
+    def want_flush(self) -> None:
+        """Write what the session produced at the end of this loop iteration (one write for
+        the frames of every stream that produced some meanwhile)."""
+        if self._flush_handle is None and not self.closed:
+            self._flush_handle = self.loop.call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
+        handle = self._flush_handle
+        if handle is not None:
+            handle.cancel()
+            self._flush_handle = None
+        if self.closed:
+            return
+        held = self._held
+        if held:
+            self._held = []
+            for stream in held:
+                try:
+                    stream.release_head()
+                except StreamClosed:
+                    pass  # the connection ended meanwhile
+        session = self.session
+        data = session.data_to_send()
+        if data:
+            self.transport.write(data)
+        if session.closed or (session.going_away and not self.streams):
+            self._close()
+
+    def _close(self) -> None:
+        if not self.closed and not self.transport.is_closing():
+            self.transport.close()  # flushes what is buffered first
