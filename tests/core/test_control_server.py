@@ -271,8 +271,10 @@ def test_children_do_not_inherit_the_control_fds(tmp_path):
             inodes = _socket_inodes(path)
             assert len(inodes) == 2  # the listener and our connection
             assert inodes <= _fd_targets(srv.pid)
-            assert not inodes & _fd_targets(second)
             assert not inodes & _fd_targets(first)
+            # A child just forked holds the fds until its first steps close them: poll (a leak
+            # never clears, so this still fails on one).
+            assert wait_until(lambda: not inodes & _fd_targets(second), 10)
 
 
 def test_stale_socket_is_replaced(tmp_path):

@@ -379,8 +379,8 @@ class Stream:
         handler = driver.handler
         worker = handler.worker
         req = self.request
-        worker.nr += 1
-        if handler.max_requests and worker.nr >= handler.max_requests and worker.alive:
+        served = worker.count_request()  # pool threads: count under the worker's lock
+        if handler.max_requests and served >= handler.max_requests and worker.alive:
             driver.log.info("Autorestarting worker after current request.")
             worker.alive = False
         resp = H2Response(self, req.method)

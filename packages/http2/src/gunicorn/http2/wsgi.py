@@ -132,7 +132,9 @@ class H2Response:
 
     def set_trailers(self, trailers: list[tuple[str, str]]) -> None:
         """``gunicorn.http2.send_trailers``: fields sent after the body, at the end."""
-        self._trailers = check_trailers(trailers)
+        # Connection-specific names are dropped (RFC 9113 §8.2.2), as in the head: the session
+        # no longer has h2 normalise outbound fields.
+        self._trailers = h2_fields(check_trailers(trailers))[0]
 
     def write(self, data: bytes) -> None:
         if not self._started:
