@@ -28,7 +28,9 @@ from typing import Any
 
 from gunicorn.asgi.context import FIRST_REQUEST_WAIT, HEAD_WAIT, AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
+from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import Address, socket_address
+from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import IncompleteRequest, RequestError
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage, Request
 from gunicorn.http.parser import RequestParser
@@ -79,7 +81,7 @@ class HTTPConnection(asyncio.Protocol):
         self._unread = 0
         self._drained = 0
         self._head_started = False
-        self._drain_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter = DrainWaiter(ctx.loop)
         self._upgraded_at = 0.0
         self._upgrade_request: Request | None = None
 
@@ -145,9 +147,7 @@ class HTTPConnection(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._drain_waiter.release()
         self.ctx.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -159,18 +159,12 @@ class HTTPConnection(asyncio.Protocol):
         self.write_paused = False
         if self.state is _State.UPGRADED:
             self.session.resume_writing()
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._drain_waiter.release()
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its low-water mark (or closed)."""
-        if not self.write_paused or self.state is _State.CLOSED:
-            return
-        waiter = self._drain_waiter
-        if waiter is None or waiter.done():
-            waiter = self._drain_waiter = self.loop.create_future()
-        await waiter
+        if self.write_paused and self.state is not _State.CLOSED:
+            await self._drain_waiter.wait()
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -197,10 +191,7 @@ class HTTPConnection(asyncio.Protocol):
         cycle = self.cycle = RequestCycle(self, request, self.client, keep)
         self.state = _State.ACTIVE
         if ctx.pre_request is not None:
-            try:
-                ctx.pre_request(ctx.worker, cycle.info)
-            except Exception:  # noqa: BLE001 - a broken user hook must not fail the request
-                ctx.log.exception("Exception in pre_request hook")
+            call_user_hook(ctx.log, "pre_request hook", ctx.pre_request, ctx.worker, cycle.info)
         task = cycle.task = self.loop.create_task(
             cycle.run(ctx.app, ctx.scopes.http(request, self.client, self.server)))
         ctx.tasks.add(task)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.glogging import Logger
+from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
@@ -115,12 +116,14 @@ class WorkerContext:
                 log.access(cycle, cycle.info, {}, elapsed)
             return
         environ = self._environ(cycle.request, cycle.client, enabled)
-        try:
-            log.access(cycle, cycle.info, environ, elapsed)
-            if post_request is not None:
-                post_request(self.worker, cycle.info, environ, cycle)
-        except Exception:  # noqa: BLE001 - a broken user hook must not break the connection
-            log.exception("Exception in post_request hook")
+        # A broken user hook (or custom logger) must not break the connection.
+        call_user_hook(log, "post_request hook", self._access, cycle, environ, elapsed)
+
+    def _access(self, cycle: Any, environ: dict[str, Any], elapsed: float) -> None:
+        self.log.access(cycle, cycle.info, environ, elapsed)
+        post_request = self.post_request
+        if post_request is not None:
+            post_request(self.worker, cycle.info, environ, cycle)
 
     @staticmethod
     def _environ(request: Request, client: Any, full: bool) -> dict[str, Any]:

@@ -1,14 +1,5 @@
-"""One HTTP request/response cycle: the ``receive()`` and ``send()`` the application awaits.
-
-Send side, as a table (anything else raises :class:`ProtocolViolation` into the app)::
-
-    START    --http.response.informational (103)--> START
-    START    --http.response.start-->               BODY
-    BODY     --http.response.body (more_body)-->    BODY
-    BODY     --http.response.pathsend-->            DONE
-    BODY     --http.response.body (last)-->         DONE, or TRAILERS if start had trailers=True
-    TRAILERS --http.response.trailers (more)-->     TRAILERS
-    TRAILERS --http.response.trailers (last)-->     DONE
+"""One HTTP/1.1 request/response cycle: the ``receive()`` the application awaits, and the
+bytes behind the ``send()`` state machine of :class:`gunicorn.asgi.messages.ResponseCycle`.
 
 The head from ``http.response.start`` is held back until the first body message (or the end of
 the current loop iteration) so that a head and a small body leave in one ``transport.write``.
@@ -21,115 +12,51 @@ blocks until the response is complete or the client leaves, then returns ``http.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from collections.abc import Mapping
-from enum import Enum
-from http import HTTPStatus
-from types import MappingProxyType
 from typing import Any
 
-from gunicorn.asgi.errors import ClientDisconnected, ProtocolViolation
+from gunicorn.asgi.errors import ClientDisconnected
+from gunicorn.asgi.messages import (
+    STATUS_LINES,
+    ResponseCycle,
+    SendState,
+    body_bytes,
+    decode_headers,
+    file_blocks,
+    status_line,
+)
 from gunicorn.http.errors import RequestError
 from gunicorn.http.events import Request
 from gunicorn.http.writer import ResponseFramer
-from gunicorn.workers.handler import RequestInfo
 
-PATHSEND_BLOCK = 65536
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-# Final statuses only: 1xx go through http.response.informational.
-_STATUS_LINES: Mapping[int, str] = MappingProxyType(
-    {int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus if s >= 200})
-
-
-class _Send(Enum):
-    START = 1
-    BODY = 2
-    TRAILERS = 3
-    DONE = 4
-
-
-def status_line(status: Any) -> str:
-    """``"NNN Reason"`` for a final ASGI response status; ProtocolViolation otherwise."""
-    # int subclasses (HTTPStatus) are fine, bool is not.
-    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 999:
-        # 1xx go through http.response.informational; 101 belongs to the websocket path.
-        raise ProtocolViolation(f"invalid response status {status!r}")
-    return _STATUS_LINES.get(int(status)) or str(int(status))
-
-
-def decode_headers(raw: Any) -> tuple[list[tuple[str, str]], bool]:
-    """ASGI ``[(bytes, bytes)]`` headers as the framer's ``(str, str)`` pairs (it validates
-    names and values), and whether the app asked to close the connection."""
-    out = []
-    close = False
-    try:
-        for name, value in raw:
-            if type(name) is not bytes or type(value) is not bytes:
-                if not isinstance(name, (bytes, bytearray)) or \
-                        not isinstance(value, (bytes, bytearray)):
-                    raise ProtocolViolation(f"header {name!r}: names and values must be bytes")
-                name, value = bytes(name), bytes(value)
-            text = name.decode("latin-1")
-            out.append((text, value.decode("latin-1")))
-            if len(name) == 10 and name.lower() == b"connection" and b"close" in value.lower():
-                close = True
-    except (TypeError, ValueError):
-        raise ProtocolViolation("headers must be an iterable of [name, value] pairs") from None
-    return out, close
-
+__all__ = ["CONTINUE", "RequestCycle", "decode_headers", "status_line"]
 
 # The former private names (tests/core/test_asgi_units.py imports them).
 _status_line = status_line
 _decode_headers = decode_headers
 
 
-class RequestCycle:
+class RequestCycle(ResponseCycle):
     """The state of one request on an :class:`~gunicorn.asgi.connection.HTTPConnection`.
 
     Doubles as the ``resp`` of the access log and the ``post_request`` hook (``status``,
     ``status_code``, ``headers``, ``sent``); ``info`` is their ``req``.
     """
 
-    __slots__ = ("conn", "request", "_info", "client", "keep_alive", "framer", "status",
-                 "status_code", "headers", "body_done", "continue_pending", "disconnected",
-                 "response_complete", "task", "started_at", "error_bytes", "_state", "_head",
-                 "_waiter", "_trailers_declared", "_trailers")
+    __slots__ = ("keep_alive", "framer", "continue_pending", "error_bytes", "_head")
 
     def __init__(self, conn: Any, request: Request, client: Any, keep_alive: bool) -> None:
-        self.conn = conn
-        self.request = request
-        self.client = client
-        self._info: RequestInfo | None = None
+        ResponseCycle.__init__(self, conn, request, client, time.perf_counter())
         self.keep_alive = keep_alive
         self.framer: ResponseFramer | None = None
-        self.status = ""
-        self.status_code: int | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.body_done = False
         self.continue_pending = request.expect_continue
-        self.disconnected = False
-        self.response_complete = False
-        self.task: asyncio.Task[Any] | None = None
-        self.started_at = time.perf_counter()
         self.error_bytes = 0
-        self._state = _Send.START
         self._head: bytes | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._trailers_declared = False
-        self._trailers: list[tuple[str, str]] = []
 
     # -- what the access log reads ------------------------------------------------------------
-
-    @property
-    def info(self) -> RequestInfo:
-        """The ``req`` of the access log and the pre/post_request hooks (made on first use)."""
-        info = self._info
-        if info is None:
-            info = self._info = RequestInfo(self.request, self.conn.peer)
-        return info
 
     @property
     def sent(self) -> int:
@@ -160,60 +87,11 @@ class RequestCycle:
                 return {"type": "http.request", "body": body, "more_body": not done}
             await self._wait()
 
-    async def _wait(self) -> None:
-        waiter = self._waiter = self.conn.loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    def wake(self) -> None:
-        """Resume a ``receive()`` waiting for body bytes, a disconnect or the response's end."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    @property
-    def waiting(self) -> bool:
-        return self._waiter is not None
-
     # -- send ---------------------------------------------------------------------------------
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        if self.disconnected:
-            raise ClientDisconnected("the client has disconnected")
-        kind = message["type"]
-        state = self._state
-        if state is _Send.BODY:
-            if kind == "http.response.body":
-                self._body(message.get("body", b""), message.get("more_body", False))
-            elif kind == "http.response.pathsend":
-                await self._pathsend(message)
-                return
-            else:
-                raise ProtocolViolation(f"{kind!r} while sending the response body")
-        elif state is _Send.START:
-            if kind == "http.response.start":
-                self._start(message)
-                return
-            if kind == "http.response.informational":
-                self._informational(message)
-                return
-            raise ProtocolViolation(f"expected 'http.response.start', got {kind!r}")
-        elif state is _Send.TRAILERS:
-            if kind != "http.response.trailers":
-                raise ProtocolViolation(f"expected 'http.response.trailers', got {kind!r}")
-            self._trailer_message(message)
-        else:
-            raise ProtocolViolation(f"{kind!r} after the response was complete")
-        if self.conn.write_paused:
-            await self.conn.drain()
-            if self.disconnected and not self.response_complete:
-                raise ClientDisconnected("the client has disconnected")
 
     def _start(self, message: Mapping[str, Any]) -> None:
         code = message["status"]
-        status = _STATUS_LINES.get(code) if type(code) is int else None
+        status = STATUS_LINES.get(code) if type(code) is int else None
         if status is None:
             status = status_line(code)
         headers, close = decode_headers(message.get("headers", ()))
@@ -225,7 +103,7 @@ class RequestCycle:
         self.status = status
         self.status_code = framer.status_code
         self.headers = headers
-        self._state = _Send.BODY
+        self._state = SendState.BODY
         if message.get("trailers", False):
             self._trailers_declared = True
         # The head waits for the first body message; if none comes in this loop iteration
@@ -250,15 +128,13 @@ class RequestCycle:
         framer = self.framer
         assert framer is not None
         if type(body) is not bytes:
-            if not isinstance(body, (bytearray, memoryview)):
-                raise ProtocolViolation(f"body must be bytes, not {type(body).__name__}")
-            body = bytes(body)
+            body = body_bytes(body)
         out = framer.body(body) if body else b""
         if more_body:
             self._write(out)
             return
         if self._trailers_declared:
-            self._state = _Send.TRAILERS
+            self._state = SendState.TRAILERS
             self._write(out)
             return
         end = framer.end()
@@ -279,105 +155,36 @@ class RequestCycle:
         self._write(framer.end(self._trailers if wanted else None))
         self._complete()
 
-    def _informational(self, message: Mapping[str, Any]) -> None:
-        status = message.get("status")
-        if status != 103 or isinstance(status, bool) or not isinstance(status, int):
-            # 100 Continue is the server's business; other 1xx have no ASGI use.
-            raise ProtocolViolation(f"informational status must be 103, not {status!r}")
-        headers, _ = decode_headers(message.get("headers", ()))
+    def _early_hints(self, headers: list[tuple[str, str]]) -> None:
         # Validates the headers; empty for HTTP/1.0 clients (RFC 9110 §15.2).
         data = ResponseFramer(self.request.method, self.request.version, False).informational(
             "103 Early Hints", headers)
         if data:
             self.conn.transport.write(data)
 
-    async def _pathsend(self, message: Mapping[str, Any]) -> None:
-        path = message.get("path")
-        if not isinstance(path, str):
-            raise ProtocolViolation("http.response.pathsend needs a str 'path'")
+    async def _pathsend(self, path: str) -> None:
         framer = self.framer
         assert framer is not None
         conn = self.conn
-        # Local files are read in blocks on the loop (page-cache reads are short); the transport's
-        # write buffer limits the memory, as for any streamed body.
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while True:
-                block = os.read(fd, PATHSEND_BLOCK)
-                if not block:
-                    break
-                self._write(framer.body(block))
-                if conn.write_paused:
-                    await conn.drain()
-                if self.disconnected:
-                    raise ClientDisconnected("the client has disconnected")
-        finally:
-            os.close(fd)
+        for block in file_blocks(path):
+            self._write(framer.body(block))
+            if conn.write_paused:
+                await conn.drain()
+            if self.disconnected:
+                raise ClientDisconnected("the client has disconnected")
         self._write(framer.end())
         self._complete()
 
     def _complete(self) -> None:
-        self._state = _Send.DONE
+        self._state = SendState.DONE
         self.response_complete = True
         if self._waiter is not None:
             self.wake()
         self.conn.response_complete(self)
 
-    # -- end of the application -----------------------------------------------------------------
+    # -- how the application ended -------------------------------------------------------------
 
-    def disconnect(self) -> None:
-        """The client went away: ``http.disconnect`` now, cancellation after the grace period."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.wake()
-        task = self.task
-        if task is None or task.done() or self.response_complete:
-            return
-        grace = self.conn.ctx.grace
-        if grace <= 0:
-            task.cancel()
-        else:
-            self.conn.loop.call_later(grace, task.cancel)
-
-    async def run(self, app: Any, scope: dict[str, Any]) -> None:
-        """Run the application for this request and deal with how it ended.
-
-        A coroutine wrapping the app (rather than a done callback on its task) saves a loop
-        iteration per request. Exceptions other than Exception (SystemExit from a QUIT signal
-        handler) propagate: they stop the worker.
-        """
-        exc: BaseException | None = None
-        cancelled = False
-        try:
-            await app(scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception as error:  # noqa: BLE001 - an application bug must not kill the worker
-            exc = error
-        finally:
-            ctx = self.conn.ctx
-            ctx.task_finished(self.task)
-        if exc is None and not cancelled and (self.response_complete or self.disconnected):
-            return
-        self._app_ended(exc, cancelled)
-
-    def _app_ended(self, exc: BaseException | None, cancelled: bool) -> None:
-        log = self.conn.ctx.log
-        request = self.request
-        if cancelled and not self.disconnected:
-            log.info("ASGI application task for %s %s was cancelled", request.method, request.uri)
-        if exc is not None:
-            if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
-                log.debug("client %r went away during %s", self.client, request.uri)
-            else:
-                log.error("Exception in ASGI application (%s %s)", request.method, request.uri,
-                          exc_info=exc)
-        if self.response_complete or self.disconnected:
-            return
-        if exc is None and not cancelled:
-            log.error("ASGI application returned without completing the response to %s %s",
-                      request.method, request.uri)
+    def _failed(self) -> None:
         self.conn.response_failed(self)
 
     def discard_head(self) -> bool:

@@ -33,7 +33,9 @@ from dataclasses import replace
 from typing import Any
 
 from gunicorn.asgi.context import WorkerContext
+from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import socket_address
+from gunicorn.hooks import call_user_hook
 from gunicorn.http2.asgi import Stream
 from gunicorn.http2.errors import StreamGone as StreamClosed
 from gunicorn.http2.session import (
@@ -97,7 +99,7 @@ class H2Protocol(asyncio.Protocol):
         self._held: list[Stream] = []         # streams whose response head waits for a body
         self._blocked: set[Stream] = set()    # streams waiting for flow-control credit
         self._flush_handle: asyncio.Handle | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter = DrainWaiter(ctx.loop)
         base = ctx.scopes.extensions
         self._extensions = {**base, "http.response.priority": {"weight": 16, "depends_on": 0}}
 
@@ -145,9 +147,7 @@ class H2Protocol(asyncio.Protocol):
         self.session.closed = True
         for stream in list(self.streams.values()):
             stream.disconnect()
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._drain_waiter.release()
         self.ctx.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -155,18 +155,12 @@ class H2Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._drain_waiter.release()
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its low-water mark (or closed)."""
-        if not self.write_paused or self.closed:
-            return
-        waiter = self._drain_waiter
-        if waiter is None or waiter.done():
-            waiter = self._drain_waiter = self.loop.create_future()
-        await waiter
+        if self.write_paused and not self.closed:
+            await self._drain_waiter.wait()
 
     # -- what the worker calls ----------------------------------------------------------------
 
@@ -223,10 +217,7 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = 0.0
         ctx.count_request()
         if ctx.pre_request is not None:
-            try:
-                ctx.pre_request(ctx.worker, stream.info)
-            except Exception:  # noqa: BLE001 - a broken user hook must not fail the request
-                ctx.log.exception("Exception in pre_request hook")
+            call_user_hook(ctx.log, "pre_request hook", ctx.pre_request, ctx.worker, stream.info)
         scope = ctx.scopes.http(request, self.client, self.server)
         scope["http_version"] = "2"
         if ev.weight != 16 or ev.depends_on:

@@ -1,8 +1,8 @@
 """ASGI on one HTTP/2 stream: the ``receive``/``send`` of its application.
 
 The asyncio driver (:mod:`gunicorn.http2.aio`) makes one :class:`Stream` per request and runs
-``Stream.run(app, scope)`` as a task. Send side, as a table (anything else raises
-:class:`~gunicorn.asgi.errors.ProtocolViolation` into the app)::
+``Stream.run(app, scope)`` as a task. The ``send()`` state machine is
+:class:`gunicorn.asgi.messages.ResponseCycle`'s; here is what each step puts on the stream::
 
     START    --http.response.informational (103)--> START      HEADERS :status 103
     START    --http.response.start-->               BODY       head held until a body message
@@ -13,8 +13,8 @@ The asyncio driver (:mod:`gunicorn.http2.aio`) makes one :class:`Stream` per req
     TRAILERS --http.response.trailers (more)-->     TRAILERS
     TRAILERS --http.response.trailers (last)-->     DONE       HEADERS carrying END_STREAM
 
-Status and headers are validated by the HTTP/1.1 rules (:func:`gunicorn.asgi.cycle.status_line`,
-:func:`~gunicorn.asgi.cycle.decode_headers`, :class:`~gunicorn.http.writer.ResponseFramer`) and
+Status and headers are validated by the HTTP/1.1 rules (:func:`gunicorn.asgi.messages.status_line`,
+:func:`~gunicorn.asgi.messages.decode_headers`, :class:`~gunicorn.http.writer.ResponseFramer`) and
 turned into HTTP/2 fields by :func:`gunicorn.http2.wsgi.h2_fields`, as for WSGI. Receive side:
 ``http.request`` messages carry the DATA received so far; taking them returns the credit to
 the peer. After the body (or once the peer reset the stream), ``receive()`` waits for the end of
@@ -25,26 +25,29 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import time
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any, Protocol
 
-from gunicorn.asgi.cycle import decode_headers, status_line
 from gunicorn.asgi.errors import ClientDisconnected, ProtocolViolation
+from gunicorn.asgi.messages import (
+    ResponseCycle,
+    SendState,
+    body_bytes,
+    decode_headers,
+    file_blocks,
+    status_line,
+)
 from gunicorn.http.events import Request
 from gunicorn.http.writer import ResponseFramer
 from gunicorn.http2.errors import HTTP2Error
 from gunicorn.http2.errors import StreamGone as StreamClosed
 from gunicorn.http2.session import Session
 from gunicorn.http2.wsgi import check_trailers, h2_fields
-from gunicorn.workers.handler import RequestInfo
 
 # Larger bodies are handed to the session in slices of this size, each followed by a write, so
 # that the frames waiting in memory stay bounded while the peer is slow to read.
 SEND_SLICE = 65536
-PATHSEND_BLOCK = 65536
 _HTTP11 = (1, 1)
 _DISCONNECT: Mapping[str, str] = {"type": "http.disconnect"}
 
@@ -68,55 +71,25 @@ class StreamHost(Protocol):
     def stream_done(self, stream: Stream) -> None: ...
 
 
-class _Send(Enum):
-    START = 1
-    BODY = 2
-    TRAILERS = 3
-    DONE = 4
-
-
-class Stream:
+class Stream(ResponseCycle):
     """One request: the ASGI ``receive``/``send`` of its application, and what the access log
     and ``post_request`` read (``request``, ``client``, ``info``, ``status``, ``status_code``,
     ``headers``, ``sent``)."""
 
-    __slots__ = ("conn", "sid", "request", "client", "_info", "ended", "chunks", "body_done",
-                 "disconnected", "response_complete", "task", "started_at", "status",
-                 "status_code", "headers", "sent", "_state", "_head", "_length", "_no_body",
-                 "_trailers_declared", "_trailers", "_waiter", "_send_waiter")
+    __slots__ = ("sid", "ended", "chunks", "sent", "_head", "_length", "_no_body",
+                 "_send_waiter")
 
     def __init__(self, conn: StreamHost, sid: int, request: Request, ended: bool) -> None:
-        self.conn = conn
+        ResponseCycle.__init__(self, conn, request, conn.client, time.perf_counter())
         self.sid = sid
-        self.request = request
-        self.client = conn.client
-        self._info: RequestInfo | None = None
         self.ended = ended                    # the request body is complete
         self.chunks: collections.deque[bytes] = collections.deque()
-        self.body_done = False                # the app received the last http.request
-        self.disconnected = False
-        self.response_complete = False
-        self.task: asyncio.Task[Any] | None = None
-        self.started_at = time.perf_counter()
-        self.status = ""
-        self.status_code: int | None = None
-        self.headers: list[tuple[str, str]] = []
+        # body_done (inherited): the app received the last http.request
         self.sent = 0
-        self._state = _Send.START
         self._head: tuple[int, list[tuple[str, str]]] | None = None
         self._length: int | None = None
         self._no_body = False
-        self._trailers_declared = False
-        self._trailers: list[tuple[str, str]] = []
-        self._waiter: asyncio.Future[None] | None = None
         self._send_waiter: asyncio.Future[None] | None = None
-
-    @property
-    def info(self) -> RequestInfo:
-        info = self._info
-        if info is None:
-            info = self._info = RequestInfo(self.request, self.conn.peer)
-        return info
 
     # -- receive ------------------------------------------------------------------------------
 
@@ -139,16 +112,7 @@ class Stream:
                     return {"type": "http.request", "body": b"", "more_body": False}
             # Nothing to hand out yet: wait for body bytes, the end of the response, or the
             # client leaving.
-            waiter = self._waiter = self.conn.loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-
-    def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            await self._wait()
 
     def wake_sender(self) -> None:
         waiter = self._send_waiter
@@ -158,47 +122,10 @@ class Stream:
     def disconnect(self) -> None:
         """The peer reset the stream or the connection ended: ``http.disconnect`` now,
         cancellation after ``asgi_disconnect_grace_period``."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.wake()
+        ResponseCycle.disconnect(self)
         self.wake_sender()
-        task = self.task
-        if task is None or task.done() or self.response_complete:
-            return
-        grace = self.conn.ctx.grace
-        if grace <= 0:
-            task.cancel()
-        else:
-            self.conn.loop.call_later(grace, task.cancel)
 
     # -- send ---------------------------------------------------------------------------------
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        if self.disconnected:
-            raise ClientDisconnected("the client has disconnected")
-        kind = message["type"]
-        state = self._state
-        if state is _Send.BODY:
-            if kind == "http.response.body":
-                await self._body(message.get("body", b""), bool(message.get("more_body")))
-            elif kind == "http.response.pathsend":
-                await self._pathsend(message)
-            else:
-                raise ProtocolViolation(f"{kind!r} while sending the response body")
-        elif state is _Send.START:
-            if kind == "http.response.start":
-                self._start(message)
-            elif kind == "http.response.informational":
-                self._informational(message)
-            else:
-                raise ProtocolViolation(f"expected 'http.response.start', got {kind!r}")
-        elif state is _Send.TRAILERS:
-            if kind != "http.response.trailers":
-                raise ProtocolViolation(f"expected 'http.response.trailers', got {kind!r}")
-            self._trailer_message(message)
-        else:
-            raise ProtocolViolation(f"{kind!r} after the response was complete")
 
     def _start(self, message: Mapping[str, Any]) -> None:
         code = message["status"]
@@ -217,7 +144,7 @@ class Stream:
         self._head = (code, fields)
         self.status, self.status_code, self.headers = status, code, headers
         self._trailers_declared = bool(message.get("trailers", False))
-        self._state = _Send.BODY
+        self._state = SendState.BODY
         self.conn.hold(self)  # sent with the first body message, or at the end of this turn
 
     def release_head(self, end: bool = False) -> None:
@@ -228,20 +155,14 @@ class Stream:
         conn = self.conn
         conn.session.send_head(self.sid, head[0], head[1], conn.ctx.dates.get(), end)
 
-    def _informational(self, message: Mapping[str, Any]) -> None:
-        status = message.get("status")
-        if status != 103 or isinstance(status, bool) or not isinstance(status, int):
-            raise ProtocolViolation(f"informational status must be 103, not {status!r}")
-        headers, _ = decode_headers(message.get("headers", ()))
+    def _early_hints(self, headers: list[tuple[str, str]]) -> None:
         ResponseFramer("GET", _HTTP11, False).informational("103 Early Hints", headers)
         self._call(self.conn.session.send_informational, self.sid, 103, h2_fields(headers)[0])
         self.conn.want_flush()
 
     async def _body(self, body: Any, more: bool) -> None:
         if type(body) is not bytes:
-            if not isinstance(body, (bytearray, memoryview)):
-                raise ProtocolViolation(f"body must be bytes, not {type(body).__name__}")
-            body = bytes(body)
+            body = body_bytes(body)
         if body:
             if self._no_body:
                 body = b""
@@ -263,7 +184,7 @@ class Stream:
                 self.conn.ctx.log.error("%s %s: body shorter than its Content-Length",
                                         self.request.method, self.request.uri)
             if self._trailers_declared:
-                self._state = _Send.TRAILERS
+                self._state = SendState.TRAILERS
                 if short:
                     self.response_complete = True
                     self.wake()
@@ -302,19 +223,9 @@ class Stream:
             if self.disconnected:
                 raise ClientDisconnected("the client has disconnected")
 
-    async def _pathsend(self, message: Mapping[str, Any]) -> None:
-        path = message.get("path")
-        if not isinstance(path, str):
-            raise ProtocolViolation("http.response.pathsend needs a str 'path'")
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while True:
-                block = os.read(fd, PATHSEND_BLOCK)
-                if not block:
-                    break
-                await self._body(block, True)
-        finally:
-            os.close(fd)
+    async def _pathsend(self, path: str) -> None:
+        for block in file_blocks(path):
+            await self._body(block, True)
         await self._body(b"", False)
 
     def _trailer_message(self, message: Mapping[str, Any]) -> None:
@@ -329,7 +240,7 @@ class Stream:
         if not self.response_complete:  # a short body is reset, not ended with trailers
             self._call(self.conn.session.end, self.sid, self._trailers or None)
             self._complete()
-        self._state = _Send.DONE
+        self._state = SendState.DONE
         self.conn.want_flush()
 
     def _call(self, method: Any, *args: Any) -> Any:
@@ -340,49 +251,21 @@ class Stream:
             raise ClientDisconnected(str(exc)) from exc
 
     def _complete(self) -> None:
-        self._state = _Send.DONE
+        self._state = SendState.DONE
         self.response_complete = True
         self.wake()
 
     # -- the application ----------------------------------------------------------------------
 
     async def run(self, app: Any, scope: dict[str, Any]) -> None:
-        """Run the application for this stream and clean up however it ended."""
-        exc: BaseException | None = None
-        cancelled = False
+        """Run the application for this stream, then free the stream however it ended."""
         try:
-            await app(scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception as error:  # noqa: BLE001 - an application bug must not kill the worker
-            exc = error
-        finally:
-            self.conn.ctx.task_finished(self.task)  # type: ignore[arg-type]
-        try:
-            if exc is not None or cancelled or not (self.response_complete or self.disconnected):
-                self._app_ended(exc, cancelled)
+            await ResponseCycle.run(self, app, scope)
         finally:
             self.conn.stream_done(self)
 
-    def _app_ended(self, exc: BaseException | None, cancelled: bool) -> None:
-        log = self.conn.ctx.log
-        request = self.request
-        if cancelled and not self.disconnected:
-            log.info("ASGI application task for %s %s was cancelled", request.method, request.uri)
-        if exc is not None:
-            gone = isinstance(exc, ClientDisconnected) or \
-                (self.disconnected and isinstance(exc, OSError))
-            if gone:
-                log.debug("client %r went away during %s", self.client, request.uri)
-            else:
-                log.error("Exception in ASGI application (%s %s)", request.method, request.uri,
-                          exc_info=exc)
-        if self.response_complete or self.disconnected:
-            return
-        if exc is None and not cancelled:
-            log.error("ASGI application returned without completing the response to %s %s",
-                      request.method, request.uri)
-        if self._state is _Send.START or self._head is not None:
+    def _failed(self) -> None:
+        if self._state is SendState.START or self._head is not None:
             self._head = None  # a held head is replaced by the error page
             self._error_page(500, "Internal Server Error")
         # Otherwise the head is out: Session.finish resets the stream.
