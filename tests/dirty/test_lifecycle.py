@@ -119,6 +119,22 @@ def test_term_stops_cleanly_and_removes_the_socket() -> None:
         assert not any(pid_alive(p) for p in dirty)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-term"])
+def test_a_signal_to_the_whole_process_group_stops_without_respawning(sig: int) -> None:
+    # Ctrl-C in a terminal (or a supervisor signalling the group) reaches every process of the
+    # server's group at once: dirty workers must not die first and be replaced mid-shutdown.
+    with dirty_server("--dirty-app", ECHO, "--dirty-workers", "2", workers=2) as server:
+        arbiter = server.arbiter_pid()
+        dirty = [arbiter, *descendants(arbiter)]
+        assert len(dirty) == 3
+        os.killpg(server.pid, sig)
+        wait_until(lambda: server.proc.poll() is not None, 15, message="master exits")
+        wait_until(lambda: not any(pid_alive(p) for p in dirty), 5, message="dirty gone")
+        log = server.log()
+        assert "replacing it" not in log and "Spawned dirty worker" not in log.split(
+            "Handling signal")[-1]
+
+
 def test_hup_replaces_workers_and_calls_keep_working() -> None:
     with dirty_server("--dirty-app", ECHO, "--dirty-workers", "2", workers=2) as server:
         old = set(_pids(server))

@@ -140,12 +140,21 @@ def fork_worker(handle: WorkerHandle, cfg: Any, log: Any,
             util.flush_stdio()
             os._exit(status)
     child_sock.close()
+    with contextlib.suppress(OSError):  # the child may already have done it, or exited
+        os.setpgid(pid, pid)
     handle.pid = pid
     handle.started_at = time.monotonic()
     return parent_sock
 
 
 def _detach_from_arbiter(fds: Iterable[int]) -> None:
+    # A process group of its own (the parent sets it too, so there is no window): Ctrl-C in a
+    # terminal, or a supervisor signalling the server's group, must reach the dirty arbiter
+    # only. Otherwise workers exit before the arbiter learns it is stopping, and it replaces
+    # them during the shutdown. A worker still exits when the arbiter goes: its socketpair
+    # closes.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     # The arbiter's loop routed signals to its own wakeup fd; the worker installs its own.
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)
