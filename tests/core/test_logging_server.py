@@ -38,10 +38,14 @@ def test_access_log_file_with_custom_atoms(tmp_path):
                     f"/hello x=1 <{worker_pid}>")
 
 
-def test_usr1_reopens_the_logs_after_logrotate(tmp_path):
+@pytest.mark.parametrize("worker", [["-k", "sync", "log_app:app"],
+                                    ["-k", "gthread", "log_app:app"],
+                                    ["-k", "asgi", "asgi_apps:app"]],
+                         ids=["sync", "gthread", "asgi"])
+def test_usr1_reopens_the_logs_after_logrotate(tmp_path, worker):
     access, error = tmp_path / "access.log", tmp_path / "error.log"
     with server(["--access-logfile", str(access), "--error-logfile", str(error),
-                 "--access-logformat", "%(U)s", "log_app:app"]) as srv:
+                 "--access-logformat", "%(U)s", *worker]) as srv:
         get(srv, "/before")
         wait_until(lambda: "/before" in text(access), timeout=5, message="first access line")
         access.rename(tmp_path / "access.log.1")

@@ -101,6 +101,12 @@ class ASGIWorker(Worker):
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.request_stop)
 
+    def handle_usr1(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_usr1(sig, frame)
+        loop = self.loop  # as for handle_exit: the loop reopens the logs in _on_wakeup
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_wakeup)
+
     def request_stop(self) -> None:
         """Begin the graceful stop (idempotent)."""
         stop = self._stop

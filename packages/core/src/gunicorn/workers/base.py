@@ -84,6 +84,7 @@ class Worker:
         self.max_requests = base + random.randint(0, jitter) if base > 0 else 0
         self.alive = True
         self.booted = False
+        self._reopen_logs = False  # USR1 arrived: the driver's loop reopens (drain_wakeup)
         self.aborted = False
         self.wsgi: Any = None
         self.reloader: Any = None
@@ -126,7 +127,8 @@ class Worker:
     def wakeup_fd(self) -> int:
         """A readable fd that becomes readable whenever a signal arrives (for select loops).
 
-        Drivers that select on it should call :meth:`drain_wakeup` when it is readable.
+        Drivers that select on it must call :meth:`drain_wakeup` when it is readable: it also
+        does the work a signal handler deferred (reopening log files on USR1).
         """
         return self._wakeup_r
 
@@ -134,6 +136,11 @@ class Worker:
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
             while os.read(self._wakeup_r, 4096):
                 pass
+        if self._reopen_logs:
+            self._reopen_logs = False
+            reopen = getattr(self.log, "reopen_files", None)
+            if reopen is not None:
+                reopen()
 
     def check_parent(self) -> bool:
         """False (and ``alive`` cleared) once the master that forked us is gone."""
@@ -260,9 +267,10 @@ class Worker:
         sys.exit(0)
 
     def handle_usr1(self, sig: int, frame: FrameType | None) -> None:
-        reopen = getattr(self.log, "reopen_files", None)
-        if reopen is not None:
-            reopen()
+        # Reopening here, inside the signal handler, could close a log stream in the middle of
+        # a write by the code the signal interrupted: flag it; the driver's loop reopens in
+        # drain_wakeup (every handled signal makes the wakeup fd readable).
+        self._reopen_logs = True
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
         self.alive = False
