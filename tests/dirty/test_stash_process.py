@@ -42,8 +42,13 @@ def dirty(srv: GunicornServer, action: str, *args: Any) -> Any:
 
 def start(args: list[str], ready: Any = None) -> GunicornServer:
     srv = GunicornServer(args).start()
-    # The dirty pool boots after the HTTP port opens: wait until a dirty call goes through.
-    wait_until(lambda: (ready or _answers)(srv), 15, message=f"dirty pool\n{srv.log()}")
+    try:
+        # The dirty pool boots after the HTTP port opens: wait until a dirty call goes through.
+        wait_until(lambda: (ready or _answers)(srv), 15, message="dirty pool")
+    except BaseException:
+        srv.stop()  # a server that never became ready must not outlive the test
+        srv.tmp.cleanup()
+        raise
     return srv
 
 
