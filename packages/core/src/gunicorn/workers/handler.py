@@ -305,7 +305,8 @@ class RequestHandler:
             served = worker.nr
         else:
             served = worker.count_request()
-        if self.max_requests and served >= self.max_requests and worker.alive:
+        # `==`, not `>=`: the count is exact, so exactly one thread meets it and says so.
+        if self.max_requests and served == self.max_requests and worker.alive:
             self.log.info("Autorestarting worker after current request.")
             worker.alive = False
         keep = (self.keepalive and req.keep_alive and worker.alive and not req.must_close)

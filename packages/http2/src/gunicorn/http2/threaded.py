@@ -380,7 +380,7 @@ class Stream:
         worker = handler.worker
         req = self.request
         served = worker.count_request()  # pool threads: count under the worker's lock
-        if handler.max_requests and served >= handler.max_requests and worker.alive:
+        if handler.max_requests and served == handler.max_requests and worker.alive:
             driver.log.info("Autorestarting worker after current request.")
             worker.alive = False
         resp = H2Response(self, req.method)
