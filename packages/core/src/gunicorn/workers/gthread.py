@@ -137,17 +137,18 @@ class ThreadWorker(Worker):
                 self.check_parent()
 
     def _drive(self, driver: protocols.ConnectionDriver) -> None:
-        try:
-            driver.readable()
-        except Exception:  # noqa: BLE001 - a protocol driver bug must not stop the poller
-            self.log.exception("Unexpected error in a connection driver")
+        self._guarded(driver.readable)
 
     def _tick_drivers(self, now: float) -> None:
         for driver in list(self.drivers.values()):
-            try:
-                driver.tick(now)
-            except Exception:  # noqa: BLE001 - as in _drive
-                self.log.exception("Unexpected error in a connection driver")
+            self._guarded(driver.tick, now)
+
+    def _guarded(self, call: Callable[..., None], *args: Any) -> None:
+        """Run a protocol driver's entry point on the poller thread."""
+        try:
+            call(*args)
+        except Exception:  # noqa: BLE001 - a protocol driver bug must not stop the poller
+            self.log.exception("Unexpected error in a connection driver")
 
     # -- the ThreadedHost interface (gunicorn.protocols) --------------------------------------
 

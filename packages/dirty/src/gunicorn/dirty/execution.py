@@ -170,8 +170,10 @@ class CallExecutor:
                 return
             if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
                 try:
+                    # Calling an async function only binds its arguments: a bad call is the
+                    # one error possible here; the body's errors come out of _await/_stream.
                     result = method(*args, **kwargs)
-                except Exception as exc:  # the action's own error goes back to its caller
+                except TypeError as exc:
                     self._final(rid, encode_error(rid, as_dirty_error(exc, path, action)))
                     return
                 self._continue(rid, running, result)
