@@ -148,6 +148,36 @@ SETTINGS = (
         ),
     ),
     Setting(
+        name="header_timeout",
+        section=SECTION,
+        cli=("--header-timeout",),
+        meta="INT",
+        default=10,
+        validator=v.positive_int(),
+        short_help="Seconds a client gets to send a whole request head.",
+        doc=(
+            "Once the first byte of a request head has arrived, the whole head (request line and "
+            "header fields) must arrive within this many seconds, however slowly it trickles in; "
+            "otherwise the connection is closed. This bounds slow-header (slowloris) clients. "
+            "0 disables the limit (the per-read `timeout` still applies)."
+        ),
+    ),
+    Setting(
+        name="write_timeout",
+        section=SECTION,
+        cli=("--write-timeout",),
+        meta="INT",
+        default=30,
+        validator=v.positive_int(),
+        short_help="Seconds a response write may make no progress before the client is dropped.",
+        doc=(
+            "A client that stops reading its response (HTTP/1.1, HTTP/2 or a WebSocket) is "
+            "dropped when the socket has accepted no byte of pending output for this many "
+            "seconds, so a slow reader cannot hold a worker's thread or the application's send "
+            "forever. The time restarts with every byte the client takes. 0 disables it."
+        ),
+    ),
+    Setting(
         name="asgi_loop",
         section=SECTION,
         cli=("--asgi-loop",),
