@@ -16,9 +16,20 @@ Phases (anything else is an :class:`ProtocolViolation` from ``send``)::
         |  --websocket.http.response.start--> DENYING --last body--> ---------> DONE
         '  --app error / returns--> 500 --------------------------------------> DONE
 
-The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers) and
-:mod:`gunicorn.asgi.ws_codec` (frames <-> ASGI messages). This module only moves bytes, queues
-messages for ``receive()``, applies flow control and keeps the timers.
+The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers),
+:mod:`gunicorn.asgi.ws_extensions` (permessage-deflate negotiation), :mod:`gunicorn.asgi.ws_codec`
+(frames <-> ASGI messages) and :mod:`gunicorn.asgi.ws_keepalive` (when to ping, when a peer is
+gone). This module only moves bytes, queues messages for ``receive()``, applies flow control and
+keeps the timers:
+
+* close: the wait for the peer's Close frame (5 s);
+* keepalive (``websocket_ping_interval`` / ``websocket_ping_timeout``): an unanswered ping
+  closes with 1011 and drops the transport;
+* write progress (``write_timeout``): while the transport is paused, output must drain; a peer
+  that stops reading is closed with 1008 (the Close frame is queued behind the unread bytes, so
+  it rarely arrives) and the transport is dropped, which releases an application blocked in
+  ``send()``;
+* the disconnect grace period of the application.
 """
 
 from __future__ import annotations
@@ -36,13 +47,17 @@ from gunicorn.asgi.ws_codec import (
     disconnect_message,
 )
 from gunicorn.asgi.ws_errors import ClientDisconnected, HandshakeRefused, ProtocolViolation
+from gunicorn.asgi.ws_extensions import negotiate_deflate
 from gunicorn.asgi.ws_handshake import (
     DenialResponse,
     accept_response,
     check_handshake,
+    extension_offers,
     is_websocket_upgrade,
     refusal_response,
 )
+from gunicorn.asgi.ws_keepalive import Keepalive, KeepaliveAction, WriteProgress
+from gunicorn.asgi.ws_limits import WebSocketLimits
 from gunicorn.http.events import Request
 
 __all__ = ["WebSocketSession", "is_websocket_upgrade"]
@@ -74,10 +89,12 @@ class WebSocketSession:
         scope: the ``websocket`` scope built by the worker; the session adds the
             ``websocket.http.response`` extension.
         app: the ASGI 3 application.
-        cfg: the worker's Config (``asgi_disconnect_grace_period``, and
-            ``websocket_max_message_size``).
+        cfg: the worker's Config (``asgi_disconnect_grace_period``).
         log: the worker's logger; loop: the running event loop.
         on_close: called once, without arguments, when :meth:`run` ends.
+        limits: the worker's shared :class:`WebSocketLimits` (message size, deflate, pings,
+            write timeout, and the count of open WebSockets); None reads them from ``cfg``
+            (a private count).
 
     The protocol forwards ``data_received``, ``eof_received``, ``connection_lost``,
     ``pause_writing`` and ``resume_writing``. :meth:`run` never raises (except
@@ -89,7 +106,7 @@ class WebSocketSession:
 
     def __init__(self, *, transport: asyncio.Transport, request: Request, scope: dict[str, Any],
                  app: ASGIApp, cfg: Any, log: Any, loop: asyncio.AbstractEventLoop,
-                 on_close: Callable[[], object]) -> None:
+                 on_close: Callable[[], object], limits: WebSocketLimits | None = None) -> None:
         self._transport = transport
         self._request = request
         # A copy: the worker may share one extensions dict between scopes.
@@ -101,7 +118,8 @@ class WebSocketSession:
         self._log = log
         self._loop = loop
         self._on_close = on_close
-        self._max_size = cfg.websocket_max_message_size
+        self._limits = limits if limits is not None else WebSocketLimits.from_config(cfg)
+        self._slot = False
         self._grace = float(getattr(cfg, "asgi_disconnect_grace_period", 3))
         self._phase = _Phase.CONNECTING
         self._key = ""
@@ -119,6 +137,10 @@ class WebSocketSession:
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._keepalive: Keepalive | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._write_watch: WriteProgress | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         self._app_task: asyncio.Task[None] | None = None
         self._grace_expired = False
         self._shutdown_requested = False
@@ -138,6 +160,8 @@ class WebSocketSession:
                 self._write(refusal_response(exc.status, exc.reason, exc.headers))
                 self._finish_transport()
                 return
+            if not self._take_slot():
+                return
             self._app_task = self._loop.create_task(self._call_app())
             await self._app_task
             await self._closed
@@ -145,7 +169,26 @@ class WebSocketSession:
             self._cancel_timers()
             if self._app_task is not None and not self._app_task.done():
                 self._app_task.cancel()
+            if self._slot:
+                self._slot = False
+                self._limits.release()
             self._on_close()
+
+    def _take_slot(self) -> bool:
+        """Count this WebSocket against ``websocket_max_connections``; at the cap answer 503
+        so that the worker's remaining slots stay for plain HTTP."""
+        limits = self._limits
+        if limits.acquire():
+            self._slot = True
+            return True
+        if not limits.full:
+            limits.full = True
+            self._log.warning("websocket_max_connections (%d) reached: upgrades are answered "
+                              "503 until a WebSocket closes", limits.max_connections)
+        self.status = 503
+        self._write(refusal_response(503, "Service Unavailable"))
+        self._finish_transport()
+        return False
 
     async def _call_app(self) -> None:
         error: BaseException | None = None
@@ -251,12 +294,21 @@ class WebSocketSession:
             await self._writable.wait()
 
     def _accept(self, message: Message) -> None:
+        limits = self._limits
+        deflate = None
+        if limits.per_message_deflate:
+            deflate = negotiate_deflate(extension_offers(self._request))
         data = accept_response(self._key, message.get("subprotocol"),
-                               self._scope.get("subprotocols") or (), message.get("headers"))
+                               self._scope.get("subprotocols") or (), message.get("headers"),
+                               extensions=deflate.header if deflate is not None else None)
         self._write(data)
         self.status = 101
         self._phase = _Phase.OPEN
-        self._codec = MessageCodec(self._max_size)
+        self._codec = MessageCodec(limits.max_message_size, deflate, limits.deflate_level)
+        if limits.ping_interval > 0:
+            keepalive = self._keepalive = Keepalive(limits.ping_interval, limits.ping_timeout,
+                                                    self._loop.time())
+            self._ping_timer = self._loop.call_at(keepalive.first_deadline(), self._ping_due)
         early = bytes(self._pending)
         self._pending.clear()
         if self._reading_paused:
@@ -274,6 +326,8 @@ class WebSocketSession:
             return
         phase = self._phase
         if phase is _Phase.OPEN:
+            if self._keepalive is not None:
+                self._keepalive.seen(self._loop.time())
             self._feed(data)
         elif phase is _Phase.CONNECTING:
             # Frames sent before our 101 (optimistic clients): kept for the codec, bounded.
@@ -302,9 +356,17 @@ class WebSocketSession:
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        timeout = self._limits.write_timeout
+        if timeout > 0 and self._write_timer is None and not self._lost:
+            watch = self._write_watch = WriteProgress(timeout)
+            at = watch.start(self._loop.time(), self._transport.get_write_buffer_size())
+            self._write_timer = self._loop.call_at(at, self._write_due)
 
     def resume_writing(self) -> None:
         self._writable.set()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -328,6 +390,53 @@ class WebSocketSession:
         assert self._codec is not None
         self._write(self._codec.close(code, reason))
         self._after_codec()
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
+        keepalive, codec = self._keepalive, self._codec
+        if keepalive is None or codec is None or not codec.can_send or self._lost:
+            return
+        action, at = keepalive.poll(self._loop.time())
+        if action is KeepaliveAction.PING:
+            self._write(codec.ping(keepalive.payload()))
+        elif action is KeepaliveAction.GONE:
+            self._log.info("websocket %s: no answer to a ping within %gs, closing",
+                           self._peer(), self._limits.ping_timeout)
+            self._give_up(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            return
+        if at is not None:
+            self._ping_timer = self._loop.call_at(at, self._ping_due)
+
+    def _write_due(self) -> None:
+        self._write_timer = None
+        watch = self._write_watch
+        if watch is None or self._writable.is_set() or self._lost:
+            return
+        at = watch.poll(self._loop.time(), self._transport.get_write_buffer_size())
+        if at is not None:
+            self._write_timer = self._loop.call_at(at, self._write_due)
+            return
+        self._log.warning("websocket %s: the client read nothing for %gs, dropping the "
+                          "connection (write_timeout)", self._peer(), self._limits.write_timeout)
+        self._give_up(CloseCode.POLICY_VIOLATION, "write timeout")
+
+    def _give_up(self, code: int, reason: str) -> None:
+        """Close with ``code`` (the frame is queued, and sent if the socket takes it) and drop
+        the transport now; the application receives the disconnect with ``code``."""
+        codec = self._codec
+        if self._phase is _Phase.OPEN and codec is not None:
+            self._deliver(codec.terminate(code, reason))
+            self._write(codec.take_output())
+        else:
+            self._connection_over()
+        self._phase = _Phase.DONE
+        if not self._lost:
+            self._transport.abort()
+        self._set_closed()
+
+    def _peer(self) -> str:
+        client = self._scope.get("client")
+        return f"{client[0]}:{client[1]}" if client else "(unix socket)"
 
     def _close_timed_out(self) -> None:
         self._close_timer = None
@@ -397,10 +506,10 @@ class WebSocketSession:
             task.cancel()
 
     def _cancel_timers(self) -> None:
-        for timer in (self._close_timer, self._grace_timer):
+        for timer in (self._close_timer, self._grace_timer, self._ping_timer, self._write_timer):
             if timer is not None:
                 timer.cancel()
-        self._close_timer = self._grace_timer = None
+        self._close_timer = self._grace_timer = self._ping_timer = self._write_timer = None
 
 
 def _size(message: Message) -> int:
