@@ -134,6 +134,7 @@ class WebSocketSession:
         self._writable.set()
         self._reading_paused = False
         self._lost = False
+        self._lingering = False
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
@@ -342,6 +343,7 @@ class WebSocketSession:
             self._feed(None)
         elif self._phase is not _Phase.DONE:
             self._connection_over()
+        self._lingering = False
         self._finish_transport()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -382,7 +384,7 @@ class WebSocketSession:
         codec = self._codec
         assert codec is not None
         if codec.finished:
-            self._finish_transport()
+            self._finish_transport(linger=codec.failed)
         elif codec.closing and self._close_timer is None:
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
 
@@ -468,16 +470,34 @@ class WebSocketSession:
             self._pause_reading()
 
     def _write(self, data: bytes) -> None:
-        if data and not self._lost and not self._transport.is_closing():
+        if data and not self._lost and not self._lingering and not self._transport.is_closing():
             self._transport.write(data)
 
-    def _finish_transport(self) -> None:
+    def _finish_transport(self, linger: bool = False) -> None:
         """Close the connection after the buffered bytes are flushed (the server closes TCP
-        first, RFC 6455 §7.1.1); the session is then over."""
+        first, RFC 6455 §7.1.1); the session is then over.
+
+        ``linger``: the peer may still be sending (we failed the connection, §7.1.7). Closing a
+        socket with unread bytes makes the kernel reset the connection, destroying our Close
+        frame; so the sending side is shut down instead, and what arrives is discarded until
+        the peer's EOF, for at most ``CLOSE_TIMEOUT``.
+        """
         if self._phase is not _Phase.DONE:
             self._connection_over()
-        if not self._lost:
-            self._transport.close()
+        if self._lost:
+            self._set_closed()
+            return
+        transport = self._transport
+        if self._lingering:
+            return  # until the peer's EOF, connection_lost or the close timer
+        if linger and transport.can_write_eof() and not transport.is_closing():
+            self._lingering = True
+            transport.write_eof()
+            self._resume_reading()
+            if self._close_timer is None:
+                self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+            return
+        transport.close()
         self._set_closed()
 
     def _set_closed(self) -> None:

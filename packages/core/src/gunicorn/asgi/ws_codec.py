@@ -82,6 +82,8 @@ class MessageCodec:
       bytes owed to the peer (pongs, Close replies) accumulate for :meth:`take_output`.
     * :meth:`encode` turns a ``websocket.send`` / ``websocket.close`` message into bytes.
     * :attr:`finished`: the driver must close the transport once the output is flushed.
+    * :attr:`failed` (with :attr:`finished`): the codec gave up on the peer (protocol error,
+      too big a compressed message, :meth:`terminate`); the peer may still be sending.
     * :attr:`closing`: a Close frame was sent and the peer's reply is awaited.
     * :attr:`disconnect`: the ``websocket.disconnect`` message, once the connection is over for
       the application (delivered exactly once by :meth:`feed` or :meth:`abort`).
@@ -91,7 +93,8 @@ class MessageCodec:
     handshake (None: no compression); ``deflate_level`` the zlib level of what is sent.
     """
 
-    __slots__ = ("_conn", "_max_size", "_parts", "_size", "_output", "finished", "disconnect")
+    __slots__ = ("_conn", "_max_size", "_parts", "_size", "_output", "finished", "failed",
+                 "disconnect")
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  deflate: DeflateAgreement | None = None,
@@ -106,6 +109,7 @@ class MessageCodec:
         self._size = 0
         self._output = bytearray()
         self.finished = False
+        self.failed = False
         self.disconnect: Message | None = None
 
     @property
@@ -194,7 +198,7 @@ class MessageCodec:
             self._output += self._conn.send(CloseConnection(code, truncate_reason(reason)))
         self._deliver(code, reason, out)
         if finish:
-            self.finished = True
+            self.finished = self.failed = True
 
     def _finish(self, code: int, reason: str, out: list[Message]) -> None:
         self._deliver(code, reason, out)
