@@ -46,6 +46,7 @@ class ServerSide(asyncio.Protocol):
         self.session: WebSocketSession | None = None
         self.task: asyncio.Task[None] | None = None
         self.closed = 0
+        self.lost = asyncio.Event()  # the transport is gone
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -77,6 +78,7 @@ class ServerSide(asyncio.Protocol):
             self.session.eof_received()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost.set()
         if self.session is not None:
             self.session.connection_lost(exc)
 

@@ -151,3 +151,41 @@ def test_a_slow_but_steady_reader_is_not_dropped():
                     return
     run(scenario, app, limits=limits(write_timeout=0.3, ping_interval=0))
     assert record["disconnect"]["code"] == 1000
+
+
+def test_a_closed_connection_that_never_drains_is_dropped(caplog):
+    # The peer reads nothing, then sends its Close frame: the server's echo stays buffered
+    # behind unread output while nothing is paused (the buffer is below its high-water mark),
+    # the session ends, and without a bound the transport would flush (and hold its
+    # connection slot) forever.
+    record: dict = {}
+    held: dict = {"paused": asyncio.Event()}
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await held["paused"].wait()
+        transport = held["server"].transport
+        # Fill the kernel buffers until a little stays in the transport's own buffer.
+        while transport.get_write_buffer_size() == 0:
+            await send({"type": "websocket.send", "bytes": b"d" * 4096})
+        record["buffered"] = transport.get_write_buffer_size()
+        record["disconnect"] = await receive()
+
+    async def scenario(server, client):
+        held["server"] = server
+        client.writer.write(upgrade())
+        await client.response_head()
+        client.writer.transport.pause_reading()
+        held["paused"].set()
+        while "buffered" not in record:
+            await asyncio.sleep(0.01)
+        client.send(CloseConnection(code=1000))
+        await server.task  # the session is over, with output still buffered
+        assert not server.lost.is_set()
+        await server.lost.wait()
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        run(scenario, app, limits=limits(write_timeout=0.4, ping_interval=0))
+    assert 0 < record["buffered"] < 65536
+    assert record["disconnect"]["code"] == 1000
+    assert "(write_timeout)" in caplog.text

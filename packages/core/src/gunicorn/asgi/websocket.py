@@ -22,13 +22,14 @@ The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers)
 gone). This module only moves bytes, queues messages for ``receive()``, applies flow control and
 keeps the timers:
 
-* close: the wait for the peer's Close frame (5 s);
-* keepalive (``websocket_ping_interval`` / ``websocket_ping_timeout``): an unanswered ping
-  closes with 1011 and drops the transport;
-* write progress (``write_timeout``): while the transport is paused, output must drain; a peer
-  that stops reading is closed with 1008 (the Close frame is queued behind the unread bytes, so
-  it rarely arrives) and the transport is dropped, which releases an application blocked in
-  ``send()``;
+* close: the wait for the peer's Close frame (5 s), also the most a failed connection lingers;
+* keepalive (``websocket_ping_interval`` / ``websocket_ping_timeout``, in
+  :class:`~gunicorn.asgi.ws_watchdog.Watchdog`): an unanswered ping closes with 1011 and drops
+  the transport;
+* write progress (``write_timeout``, in the watchdog too): while the transport is paused, output
+  must drain; a peer that stops reading is closed with 1008 (the Close frame is queued behind
+  the unread bytes, so it rarely arrives) and the transport is dropped, which releases an
+  application blocked in ``send()``;
 * the disconnect grace period of the application.
 """
 
@@ -56,8 +57,8 @@ from gunicorn.asgi.ws_handshake import (
     is_websocket_upgrade,
     refusal_response,
 )
-from gunicorn.asgi.ws_keepalive import Keepalive, KeepaliveAction, WriteProgress
 from gunicorn.asgi.ws_limits import WebSocketLimits
+from gunicorn.asgi.ws_watchdog import Watchdog
 from gunicorn.http.events import Request
 
 __all__ = ["WebSocketSession", "is_websocket_upgrade"]
@@ -138,10 +139,9 @@ class WebSocketSession:
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._keepalive: Keepalive | None = None
-        self._ping_timer: asyncio.TimerHandle | None = None
-        self._write_watch: WriteProgress | None = None
-        self._write_timer: asyncio.TimerHandle | None = None
+        self._watchdog = Watchdog(loop=loop, transport=transport, limits=self._limits, log=log,
+                                  peer=_peer(scope), send_ping=self._send_ping,
+                                  give_up=self._give_up)
         self._app_task: asyncio.Task[None] | None = None
         self._grace_expired = False
         self._shutdown_requested = False
@@ -306,10 +306,7 @@ class WebSocketSession:
         self.status = 101
         self._phase = _Phase.OPEN
         self._codec = MessageCodec(limits.max_message_size, deflate, limits.deflate_level)
-        if limits.ping_interval > 0:
-            keepalive = self._keepalive = Keepalive(limits.ping_interval, limits.ping_timeout,
-                                                    self._loop.time())
-            self._ping_timer = self._loop.call_at(keepalive.first_deadline(), self._ping_due)
+        self._watchdog.start_keepalive()
         early = bytes(self._pending)
         self._pending.clear()
         if self._reading_paused:
@@ -327,8 +324,7 @@ class WebSocketSession:
             return
         phase = self._phase
         if phase is _Phase.OPEN:
-            if self._keepalive is not None:
-                self._keepalive.seen(self._loop.time())
+            self._watchdog.seen()
             self._feed(data)
         elif phase is _Phase.CONNECTING:
             # Frames sent before our 101 (optimistic clients): kept for the codec, bounded.
@@ -349,6 +345,7 @@ class WebSocketSession:
     def connection_lost(self, exc: BaseException | None) -> None:
         """The transport is closed (by either side)."""
         self._lost = True
+        self._watchdog.lost()
         self._connection_over()
         self._writable.set()
         self._set_closed()
@@ -358,17 +355,12 @@ class WebSocketSession:
 
     def pause_writing(self) -> None:
         self._writable.clear()
-        timeout = self._limits.write_timeout
-        if timeout > 0 and self._write_timer is None and not self._lost:
-            watch = self._write_watch = WriteProgress(timeout)
-            at = watch.start(self._loop.time(), self._transport.get_write_buffer_size())
-            self._write_timer = self._loop.call_at(at, self._write_due)
+        if not self._lost:
+            self._watchdog.paused()
 
     def resume_writing(self) -> None:
         self._writable.set()
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+        self._watchdog.resumed()
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -393,34 +385,12 @@ class WebSocketSession:
         self._write(self._codec.close(code, reason))
         self._after_codec()
 
-    def _ping_due(self) -> None:
-        self._ping_timer = None
-        keepalive, codec = self._keepalive, self._codec
-        if keepalive is None or codec is None or not codec.can_send or self._lost:
-            return
-        action, at = keepalive.poll(self._loop.time())
-        if action is KeepaliveAction.PING:
-            self._write(codec.ping(keepalive.payload()))
-        elif action is KeepaliveAction.GONE:
-            self._log.info("websocket %s: no answer to a ping within %gs, closing",
-                           self._peer(), self._limits.ping_timeout)
-            self._give_up(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-            return
-        if at is not None:
-            self._ping_timer = self._loop.call_at(at, self._ping_due)
-
-    def _write_due(self) -> None:
-        self._write_timer = None
-        watch = self._write_watch
-        if watch is None or self._writable.is_set() or self._lost:
-            return
-        at = watch.poll(self._loop.time(), self._transport.get_write_buffer_size())
-        if at is not None:
-            self._write_timer = self._loop.call_at(at, self._write_due)
-            return
-        self._log.warning("websocket %s: the client read nothing for %gs, dropping the "
-                          "connection (write_timeout)", self._peer(), self._limits.write_timeout)
-        self._give_up(CloseCode.POLICY_VIOLATION, "write timeout")
+    def _send_ping(self, payload: bytes) -> bool:
+        codec = self._codec
+        if codec is None or not codec.can_send or self._lost or self._lingering:
+            return False
+        self._write(codec.ping(payload))
+        return True
 
     def _give_up(self, code: int, reason: str) -> None:
         """Close with ``code`` (the frame is queued, and sent if the socket takes it) and drop
@@ -435,10 +405,6 @@ class WebSocketSession:
         if not self._lost:
             self._transport.abort()
         self._set_closed()
-
-    def _peer(self) -> str:
-        client = self._scope.get("client")
-        return f"{client[0]}:{client[1]}" if client else "(unix socket)"
 
     def _close_timed_out(self) -> None:
         self._close_timer = None
@@ -498,6 +464,7 @@ class WebSocketSession:
                 self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
             return
         transport.close()
+        self._watchdog.closing()
         self._set_closed()
 
     def _set_closed(self) -> None:
@@ -526,10 +493,16 @@ class WebSocketSession:
             task.cancel()
 
     def _cancel_timers(self) -> None:
-        for timer in (self._close_timer, self._grace_timer, self._ping_timer, self._write_timer):
+        for timer in (self._close_timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
-        self._close_timer = self._grace_timer = self._ping_timer = self._write_timer = None
+        self._close_timer = self._grace_timer = None
+        self._watchdog.session_over()
+
+
+def _peer(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "(unix socket)"
 
 
 def _size(message: Message) -> int:
