@@ -54,8 +54,8 @@ SETTINGS = (
         doc=(
             "The zlib compression level of the messages the server sends on a permessage-deflate "
             "connection: 1 is the fastest, 9 the smallest. Measured on 4 KiB JSON messages "
-            "echoed by one worker: about 80 us of server CPU per message at level 1 (output 22% "
-            "of the input), 120 us at 6 (16%), 350 us at 9 (15%), against 30 us without "
+            "echoed by one worker: about 87 us of server CPU per message at level 1 (output 22% "
+            "of the input), 131 us at 6 (16%), 368 us at 9 (15%), against 31 us without "
             "compression. Inflating what clients send costs the same whatever the level."
         ),
     ),
