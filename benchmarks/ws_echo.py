@@ -40,13 +40,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Echo every text message (the benchmark's server side)."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+    """Echo every text message (the benchmark's server side; served with lifespan off)."""
     await receive()
     await send({"type": "websocket.accept"})
     while True:
@@ -98,7 +92,7 @@ def worker_pid(master: int, deadline: float) -> int:
 def server(mode: str) -> Iterator[tuple[int, int]]:
     port = free_port()
     args = [PYTHON, "-m", "gunicorn", "-k", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}",
-            "--chdir", str(HERE), "--websocket-ping-interval", "0"]
+            "--chdir", str(HERE), "--asgi-lifespan", "off", "--websocket-ping-interval", "0"]
     if mode == "off":
         args += ["--websocket-per-message-deflate", "off"]
     else:

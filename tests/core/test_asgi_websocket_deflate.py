@@ -124,8 +124,9 @@ def test_control_frame_between_compressed_fragments():
     (frame(0x2, deflate(b"x"), rsv1=True) + frame(0x8, struct.pack("!H", 1000), rsv1=True), 1002),
     (frame(0x1, deflate(b"\xff\xfe invalid utf-8"), rsv1=True), 1007),
     (frame(0x1, b"\xff\xff\xff\xff not deflate", rsv1=True), 1007),
+    (bytes([0xA1]) + frame(0x1, b"x")[1:], 1002),  # RSV2: no extension uses it
 ], ids=["compressed-ping", "rsv1-on-continuation", "compressed-close", "invalid-utf8-inflated",
-        "corrupt-deflate"])
+        "corrupt-deflate", "rsv2"])
 def test_protocol_errors(data, code):
     codec, _ = pair()
     assert close_code(codec, codec.feed(data)) == code
