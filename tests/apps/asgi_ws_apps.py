@@ -8,8 +8,11 @@
 * ``/reject``: ``websocket.close`` before accepting (403).
 * ``/deny``: a ``websocket.http.response`` denial (401 with a body).
 * ``/boom-before``, ``/boom-after``: raise before / after accepting.
-* ``/disconnects`` (HTTP): JSON list of the ``websocket.disconnect`` messages the echo
-  handler received in this worker (run the tests with one worker).
+* ``/flood``: accept and send 64 KiB binary messages until ``send`` fails, then record the
+  disconnect as ``/echo`` does (with ``"sent"``, the number of messages sent).
+* ``/disconnects`` (HTTP): JSON list of the ``websocket.disconnect`` messages the echo and
+  flood handlers received in this worker (run the tests with one worker).
+* ``/hello`` (HTTP): a plain 200 response.
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ async def echo(scope, receive, send):
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+async def flood(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    sent = 0
+    try:
+        while True:
+            await send({"type": "websocket.send", "bytes": b"f" * 65536})
+            sent += 1
+    except OSError:  # ClientDisconnected: the server dropped the connection
+        pass
+    DISCONNECTS.append({**await receive(), "sent": sent})
+
+
+async def hello(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
 async def reject(scope, receive, send):
     await receive()
     await send({"type": "websocket.close", "code": 1008})
@@ -79,7 +101,8 @@ async def disconnects(scope, receive, send):
 
 
 ROUTES = {"/echo": echo, "/reject": reject, "/deny": deny, "/boom-before": boom_before,
-          "/boom-after": boom_after, "/disconnects": disconnects}
+          "/boom-after": boom_after, "/disconnects": disconnects, "/flood": flood,
+          "/hello": hello}
 
 
 async def app(scope, receive, send):

@@ -13,10 +13,12 @@ import ssl
 import struct
 import subprocess
 import urllib.request
+import zlib
 
 import pytest
 from harness import GunicornServer, wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.sync.client import connect
 
 HEAD = ("GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -64,10 +66,10 @@ def read_to_eof(sock: socket.socket) -> bytes:
     return data
 
 
-def masked(opcode: int, payload: bytes) -> bytes:
+def masked(opcode: int, payload: bytes, rsv1: bool = False) -> bytes:
     mask = os.urandom(4)
     body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+    return bytes([0x80 | (0x40 if rsv1 else 0) | opcode, 0x80 | len(payload)]) + mask + body
 
 
 def test_echo_text_binary_subprotocol_and_headers(srv):
@@ -260,3 +262,87 @@ def test_starlette_close_before_accept_and_after(starlette_srv):
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
         assert closed.value.rcvd.code == 1000
+
+
+# -- permessage-deflate (RFC 7692) ------------------------------------------------------------
+
+def test_compressed_echo_text_binary_and_fragmented(srv):
+    # The websockets client offers "permessage-deflate; client_max_window_bits" by default.
+    with connect(ws_url(srv, "/echo"), max_size=None) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+        assert len(ws.protocol.extensions) == 1
+        for message in ("héllo ☃ " * 50, b"\x00\xff" * 40000, "x" * 200000, b""):
+            ws.send(message)
+            assert ws.recv(timeout=5) == message
+        ws.send(["frag", "men", "ted"])
+        assert ws.recv(timeout=5) == "fragmented"
+        ws.send([b"a" * 70000, b"b"])
+        assert ws.recv(timeout=5) == b"a" * 70000 + b"b"
+
+
+@pytest.mark.parametrize("params,expected", [
+    ({"server_no_context_takeover": True},
+     {"remote_no_context_takeover": True, "local_no_context_takeover": False,
+      "remote_max_window_bits": 15}),
+    ({"client_no_context_takeover": True},
+     {"remote_no_context_takeover": False, "local_no_context_takeover": True}),
+    ({"server_max_window_bits": 10}, {"remote_max_window_bits": 10}),
+    ({"client_max_window_bits": 10}, {"local_max_window_bits": 10}),
+    ({"server_no_context_takeover": True, "client_no_context_takeover": True,
+      "server_max_window_bits": 9, "client_max_window_bits": 9},
+     {"remote_no_context_takeover": True, "local_no_context_takeover": True,
+      "remote_max_window_bits": 9, "local_max_window_bits": 9}),
+], ids=["server-nct", "client-nct", "server-bits", "client-bits", "all"])
+def test_negotiated_deflate_parameters(srv, params, expected):
+    factory = ClientPerMessageDeflateFactory(**params)
+    with connect(ws_url(srv, "/echo"), extensions=[factory]) as ws:
+        (extension,) = ws.protocol.extensions
+        for name, value in expected.items():
+            assert getattr(extension, name) == value, name
+        text = "the same words again and again, " * 40
+        for _ in range(3):  # context takeover (or not) across messages
+            ws.send(text)
+            assert ws.recv(timeout=5) == text
+
+
+def test_declined_offer_falls_back_to_the_next_one(srv):
+    declined = ClientPerMessageDeflateFactory(server_max_window_bits=8)
+    with connect(ws_url(srv, "/echo"), extensions=[declined]) as ws:
+        assert ws.protocol.extensions == []
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send("uncompressed")
+        assert ws.recv(timeout=5) == "uncompressed"
+    second = ClientPerMessageDeflateFactory(client_no_context_takeover=True)
+    with connect(ws_url(srv, "/echo"), extensions=[declined, second]) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == \
+            "permessage-deflate; client_no_context_takeover"
+        ws.send("compressed")
+        assert ws.recv(timeout=5) == "compressed"
+
+
+def test_compressed_frames_on_the_wire(srv):
+    head = HEAD.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    sock, data = raw_handshake(srv, head.format(key=KEY, version="13"))
+    with sock:
+        assert b"\r\nsec-websocket-extensions: permessage-deflate\r\n" in data.lower()
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        payload = (comp.compress(b"wire " * 30) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        sock.sendall(masked(0x1, payload, rsv1=True))
+        frames = data.split(b"\r\n\r\n", 1)[1]
+        while len(frames) < 2 or len(frames) < 2 + frames[1]:
+            frames += sock.recv(4096)
+        assert frames[0] == 0xC1  # FIN + RSV1 + text: the echo is compressed
+        inflated = zlib.decompressobj(-15).decompress(frames[2:2 + frames[1]] + b"\0\0\xff\xff")
+        assert inflated == b"wire " * 30
+        sock.sendall(masked(0x9, b"p", rsv1=True))  # a compressed ping: protocol error
+        rest = frames[2 + frames[1]:] + read_to_eof(sock)
+    assert rest[0] == 0x88 and struct.unpack("!H", rest[2:4])[0] == 1002
+
+
+def test_deflate_setting_off():
+    with GunicornServer(["-k", "asgi", "-w", "1", "--websocket-per-message-deflate", "off",
+                         "asgi_ws_apps:app"]) as server:
+        with connect(ws_url(server, "/echo")) as ws:
+            assert ws.protocol.extensions == []
+            ws.send("plain")
+            assert ws.recv(timeout=5) == "plain"

@@ -10,6 +10,7 @@
     asgi/scope.py     ScopeBuilder: http and websocket scopes
     asgi/lifespan.py  Lifespan: startup / shutdown events
     asgi/errors.py    the layer's errors (ClientDisconnected, LifespanFailure, ...)
-    asgi/websocket.py WebSocketSession (wsproto; ws_*.py), entered from HTTPConnection on an
-                      upgrade
+    asgi/websocket.py WebSocketSession, entered from HTTPConnection on an upgrade; sans-IO
+                      ws_handshake, ws_extensions, ws_codec + ws_deflate (wsproto),
+                      ws_keepalive; asyncio ws_watchdog; ws_limits (per-worker settings)
 """

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gunicorn.asgi.scope import ScopeBuilder
+from gunicorn.asgi.ws_limits import WebSocketLimits
 from gunicorn.glogging import Logger
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
@@ -53,6 +54,8 @@ class WorkerContext:
         self.connections: set[Any] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.open_count = 0
+        # WebSocket settings and the count of open WebSockets (websocket_max_connections).
+        self.websockets = WebSocketLimits.from_config(cfg)
         self.stopping = False
         self.idle = asyncio.Event()
         self.on_slot_free: Callable[[], None] = _nothing

@@ -16,9 +16,21 @@ Phases (anything else is an :class:`ProtocolViolation` from ``send``)::
         |  --websocket.http.response.start--> DENYING --last body--> ---------> DONE
         '  --app error / returns--> 500 --------------------------------------> DONE
 
-The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers) and
-:mod:`gunicorn.asgi.ws_codec` (frames <-> ASGI messages). This module only moves bytes, queues
-messages for ``receive()``, applies flow control and keeps the timers.
+The byte-level work is sans-IO: :mod:`gunicorn.asgi.ws_handshake` (HTTP answers),
+:mod:`gunicorn.asgi.ws_extensions` (permessage-deflate negotiation), :mod:`gunicorn.asgi.ws_codec`
+(frames <-> ASGI messages) and :mod:`gunicorn.asgi.ws_keepalive` (when to ping, when a peer is
+gone). This module only moves bytes, queues messages for ``receive()``, applies flow control and
+keeps the timers:
+
+* close: the wait for the peer's Close frame (5 s), also the most a failed connection lingers;
+* keepalive (``websocket_ping_interval`` / ``websocket_ping_timeout``, in
+  :class:`~gunicorn.asgi.ws_watchdog.Watchdog`): an unanswered ping closes with 1011 and drops
+  the transport;
+* write progress (``write_timeout``, in the watchdog too): while the transport is paused, output
+  must drain; a peer that stops reading is closed with 1008 (the Close frame is queued behind
+  the unread bytes, so it rarely arrives) and the transport is dropped, which releases an
+  application blocked in ``send()``;
+* the disconnect grace period of the application.
 """
 
 from __future__ import annotations
@@ -36,13 +48,17 @@ from gunicorn.asgi.ws_codec import (
     disconnect_message,
 )
 from gunicorn.asgi.ws_errors import ClientDisconnected, HandshakeRefused, ProtocolViolation
+from gunicorn.asgi.ws_extensions import negotiate_deflate
 from gunicorn.asgi.ws_handshake import (
     DenialResponse,
     accept_response,
     check_handshake,
+    extension_offers,
     is_websocket_upgrade,
     refusal_response,
 )
+from gunicorn.asgi.ws_limits import WebSocketLimits
+from gunicorn.asgi.ws_watchdog import Watchdog
 from gunicorn.http.events import Request
 
 __all__ = ["WebSocketSession", "is_websocket_upgrade"]
@@ -74,10 +90,12 @@ class WebSocketSession:
         scope: the ``websocket`` scope built by the worker; the session adds the
             ``websocket.http.response`` extension.
         app: the ASGI 3 application.
-        cfg: the worker's Config (``asgi_disconnect_grace_period``, and
-            ``websocket_max_message_size``).
+        cfg: the worker's Config (``asgi_disconnect_grace_period``).
         log: the worker's logger; loop: the running event loop.
         on_close: called once, without arguments, when :meth:`run` ends.
+        limits: the worker's shared :class:`WebSocketLimits` (message size, deflate, pings,
+            write timeout, and the count of open WebSockets); None reads them from ``cfg``
+            (a private count).
 
     The protocol forwards ``data_received``, ``eof_received``, ``connection_lost``,
     ``pause_writing`` and ``resume_writing``. :meth:`run` never raises (except
@@ -89,7 +107,7 @@ class WebSocketSession:
 
     def __init__(self, *, transport: asyncio.Transport, request: Request, scope: dict[str, Any],
                  app: ASGIApp, cfg: Any, log: Any, loop: asyncio.AbstractEventLoop,
-                 on_close: Callable[[], object]) -> None:
+                 on_close: Callable[[], object], limits: WebSocketLimits | None = None) -> None:
         self._transport = transport
         self._request = request
         # A copy: the worker may share one extensions dict between scopes.
@@ -101,7 +119,8 @@ class WebSocketSession:
         self._log = log
         self._loop = loop
         self._on_close = on_close
-        self._max_size = cfg.websocket_max_message_size
+        self._limits = limits if limits is not None else WebSocketLimits.from_config(cfg)
+        self._slot = False
         self._grace = float(getattr(cfg, "asgi_disconnect_grace_period", 3))
         self._phase = _Phase.CONNECTING
         self._key = ""
@@ -116,9 +135,13 @@ class WebSocketSession:
         self._writable.set()
         self._reading_paused = False
         self._lost = False
+        self._lingering = False
         self._closed: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._watchdog = Watchdog(loop=loop, transport=transport, limits=self._limits, log=log,
+                                  peer=_peer(scope), send_ping=self._send_ping,
+                                  give_up=self._give_up)
         self._app_task: asyncio.Task[None] | None = None
         self._grace_expired = False
         self._shutdown_requested = False
@@ -138,6 +161,8 @@ class WebSocketSession:
                 self._write(refusal_response(exc.status, exc.reason, exc.headers))
                 self._finish_transport()
                 return
+            if not self._take_slot():
+                return
             self._app_task = self._loop.create_task(self._call_app())
             await self._app_task
             await self._closed
@@ -145,7 +170,26 @@ class WebSocketSession:
             self._cancel_timers()
             if self._app_task is not None and not self._app_task.done():
                 self._app_task.cancel()
+            if self._slot:
+                self._slot = False
+                self._limits.release()
             self._on_close()
+
+    def _take_slot(self) -> bool:
+        """Count this WebSocket against ``websocket_max_connections``; at the cap answer 503
+        so that the worker's remaining slots stay for plain HTTP."""
+        limits = self._limits
+        if limits.acquire():
+            self._slot = True
+            return True
+        if not limits.full:
+            limits.full = True
+            self._log.warning("websocket_max_connections (%d) reached: upgrades are answered "
+                              "503 until a WebSocket closes", limits.max_connections)
+        self.status = 503
+        self._write(refusal_response(503, "Service Unavailable"))
+        self._finish_transport()
+        return False
 
     async def _call_app(self) -> None:
         error: BaseException | None = None
@@ -251,12 +295,18 @@ class WebSocketSession:
             await self._writable.wait()
 
     def _accept(self, message: Message) -> None:
+        limits = self._limits
+        deflate = None
+        if limits.per_message_deflate:
+            deflate = negotiate_deflate(extension_offers(self._request))
         data = accept_response(self._key, message.get("subprotocol"),
-                               self._scope.get("subprotocols") or (), message.get("headers"))
+                               self._scope.get("subprotocols") or (), message.get("headers"),
+                               extensions=deflate.header if deflate is not None else None)
         self._write(data)
         self.status = 101
         self._phase = _Phase.OPEN
-        self._codec = MessageCodec(self._max_size)
+        self._codec = MessageCodec(limits.max_message_size, deflate, limits.deflate_level)
+        self._watchdog.start_keepalive()
         early = bytes(self._pending)
         self._pending.clear()
         if self._reading_paused:
@@ -274,6 +324,7 @@ class WebSocketSession:
             return
         phase = self._phase
         if phase is _Phase.OPEN:
+            self._watchdog.seen()
             self._feed(data)
         elif phase is _Phase.CONNECTING:
             # Frames sent before our 101 (optimistic clients): kept for the codec, bounded.
@@ -288,11 +339,13 @@ class WebSocketSession:
             self._feed(None)
         elif self._phase is not _Phase.DONE:
             self._connection_over()
+        self._lingering = False
         self._finish_transport()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """The transport is closed (by either side)."""
         self._lost = True
+        self._watchdog.lost()
         self._connection_over()
         self._writable.set()
         self._set_closed()
@@ -302,9 +355,12 @@ class WebSocketSession:
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        if not self._lost:
+            self._watchdog.paused()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._watchdog.resumed()
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -320,7 +376,7 @@ class WebSocketSession:
         codec = self._codec
         assert codec is not None
         if codec.finished:
-            self._finish_transport()
+            self._finish_transport(linger=codec.failed)
         elif codec.closing and self._close_timer is None:
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
 
@@ -328,6 +384,27 @@ class WebSocketSession:
         assert self._codec is not None
         self._write(self._codec.close(code, reason))
         self._after_codec()
+
+    def _send_ping(self, payload: bytes) -> bool:
+        codec = self._codec
+        if codec is None or not codec.can_send or self._lost or self._lingering:
+            return False
+        self._write(codec.ping(payload))
+        return True
+
+    def _give_up(self, code: int, reason: str) -> None:
+        """Close with ``code`` (the frame is queued, and sent if the socket takes it) and drop
+        the transport now; the application receives the disconnect with ``code``."""
+        codec = self._codec
+        if self._phase is _Phase.OPEN and codec is not None:
+            self._deliver(codec.terminate(code, reason))
+            self._write(codec.take_output())
+        else:
+            self._connection_over()
+        self._phase = _Phase.DONE
+        if not self._lost:
+            self._transport.abort()
+        self._set_closed()
 
     def _close_timed_out(self) -> None:
         self._close_timer = None
@@ -359,16 +436,35 @@ class WebSocketSession:
             self._pause_reading()
 
     def _write(self, data: bytes) -> None:
-        if data and not self._lost and not self._transport.is_closing():
+        if data and not self._lost and not self._lingering and not self._transport.is_closing():
             self._transport.write(data)
 
-    def _finish_transport(self) -> None:
+    def _finish_transport(self, linger: bool = False) -> None:
         """Close the connection after the buffered bytes are flushed (the server closes TCP
-        first, RFC 6455 §7.1.1); the session is then over."""
+        first, RFC 6455 §7.1.1); the session is then over.
+
+        ``linger``: the peer may still be sending (we failed the connection, §7.1.7). Closing a
+        socket with unread bytes makes the kernel reset the connection, destroying our Close
+        frame; so the sending side is shut down instead, and what arrives is discarded until
+        the peer's EOF, for at most ``CLOSE_TIMEOUT``.
+        """
         if self._phase is not _Phase.DONE:
             self._connection_over()
-        if not self._lost:
-            self._transport.close()
+        if self._lost:
+            self._set_closed()
+            return
+        transport = self._transport
+        if self._lingering:
+            return  # until the peer's EOF, connection_lost or the close timer
+        if linger and transport.can_write_eof() and not transport.is_closing():
+            self._lingering = True
+            transport.write_eof()
+            self._resume_reading()
+            if self._close_timer is None:
+                self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+            return
+        transport.close()
+        self._watchdog.closing()
         self._set_closed()
 
     def _set_closed(self) -> None:
@@ -401,6 +497,12 @@ class WebSocketSession:
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._grace_timer = None
+        self._watchdog.session_over()
+
+
+def _peer(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "(unix socket)"
 
 
 def _size(message: Message) -> int:

@@ -17,7 +17,12 @@ After the ``101`` the connection carries frames; wsproto's frame layer
 messages (fragments reassembled, size-limited, pings answered) and ASGI ``websocket.send`` /
 ``websocket.close`` messages into bytes. Closing follows §7: whoever closes first sends a Close
 frame and waits for the peer's; the server then closes TCP first (§7.1.1). The driver owns the
-clock: it arms a timer when :attr:`MessageCodec.closing` and calls :meth:`abort` when it fires.
+clock: it arms a timer when :attr:`MessageCodec.closing` and calls :meth:`abort` when it fires;
+it also decides when to :meth:`~MessageCodec.ping` and when to :meth:`~MessageCodec.terminate`.
+
+With permessage-deflate negotiated (RFC 7692) the codec hands wsproto a
+:class:`~gunicorn.asgi.ws_deflate.BoundedDeflate`, which sets RSV1 and compresses what is sent,
+and inflates what is received within ``max_message_size``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from gunicorn.asgi.ws_deflate import BoundedDeflate
 from gunicorn.asgi.ws_errors import ClientDisconnected, ProtocolViolation
+from gunicorn.asgi.ws_extensions import DeflateAgreement
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError
@@ -33,6 +40,7 @@ from wsproto.utilities import LocalProtocolError
 Message = dict[str, Any]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_DEFLATE_LEVEL = 1
 # RFC 6455 §5.5: control frame payloads are at most 125 bytes, 2 of which hold the code.
 MAX_REASON_BYTES = 123
 
@@ -46,6 +54,7 @@ class CloseCode(IntEnum):
     NO_STATUS = 1005
     ABNORMAL = 1006
     INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
 
@@ -73,22 +82,34 @@ class MessageCodec:
       bytes owed to the peer (pongs, Close replies) accumulate for :meth:`take_output`.
     * :meth:`encode` turns a ``websocket.send`` / ``websocket.close`` message into bytes.
     * :attr:`finished`: the driver must close the transport once the output is flushed.
+    * :attr:`failed` (with :attr:`finished`): the codec gave up on the peer (protocol error,
+      too big a compressed message, :meth:`terminate`); the peer may still be sending.
     * :attr:`closing`: a Close frame was sent and the peer's reply is awaited.
     * :attr:`disconnect`: the ``websocket.disconnect`` message, once the connection is over for
       the application (delivered exactly once by :meth:`feed` or :meth:`abort`).
 
-    ``max_message_size`` bounds one message (UTF-8 bytes for text); 0 means no limit.
+    ``max_message_size`` bounds one message (UTF-8 bytes for text, inflated bytes when it was
+    compressed); 0 means no limit. ``deflate`` is the permessage-deflate agreement of the
+    handshake (None: no compression); ``deflate_level`` the zlib level of what is sent.
     """
 
-    __slots__ = ("_conn", "_max_size", "_parts", "_size", "_output", "finished", "disconnect")
+    __slots__ = ("_conn", "_max_size", "_parts", "_size", "_output", "finished", "failed",
+                 "disconnect")
 
-    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
-        self._conn = Connection(ConnectionType.SERVER)
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 deflate: DeflateAgreement | None = None,
+                 deflate_level: int = DEFAULT_DEFLATE_LEVEL) -> None:
+        extensions = None
+        if deflate is not None:
+            extensions = [BoundedDeflate(deflate, max_message_size=max_message_size,
+                                         level=deflate_level)]
+        self._conn = Connection(ConnectionType.SERVER, extensions)
         self._max_size = max_message_size
         self._parts: list[Any] = []
         self._size = 0
         self._output = bytearray()
         self.finished = False
+        self.failed = False
         self.disconnect: Message | None = None
 
     @property
@@ -164,15 +185,20 @@ class MessageCodec:
             self._finish(event.code, event.reason or "", out)
         else:
             # A parse failure (§7.1.7 "Fail the WebSocket Connection"): the frame layer cannot
-            # go on, so send our Close frame and drop the transport without waiting.
-            self._fail(event.code, event.reason or "", out, finish=True)
+            # go on, so send our Close frame and drop the transport without waiting. (A
+            # compressed message that inflates past the limit ends here too: the rest of it
+            # cannot be skipped without inflating it.)
+            reason = event.reason or ""
+            if event.code == CloseCode.MESSAGE_TOO_BIG:
+                reason = "message too big"  # wsproto says "error in extension"
+            self._fail(event.code, reason, out, finish=True)
 
     def _fail(self, code: int, reason: str, out: list[Message], *, finish: bool) -> None:
         if self._conn.state is ConnectionState.OPEN:
             self._output += self._conn.send(CloseConnection(code, truncate_reason(reason)))
         self._deliver(code, reason, out)
         if finish:
-            self.finished = True
+            self.finished = self.failed = True
 
     def _finish(self, code: int, reason: str, out: list[Message]) -> None:
         self._deliver(code, reason, out)
@@ -182,6 +208,15 @@ class MessageCodec:
         if self.disconnect is None:
             self.disconnect = disconnect_message(code, reason)
             out.append(self.disconnect)
+
+    def terminate(self, code: int, reason: str) -> list[Message]:
+        """Give up on the connection (keepalive or write timeout): a Close frame with ``code``
+        is queued if one can still be sent, and the disconnect message is returned; the driver
+        then drops the transport without waiting for the peer."""
+        out: list[Message] = []
+        if not self.finished:
+            self._fail(code, reason, out, finish=True)
+        return out
 
     def abort(self) -> list[Message]:
         """The transport is gone or the close handshake timed out: the connection is over
@@ -218,6 +253,12 @@ class MessageCodec:
             code, reason = close_arguments(message)
             return self.close(code, reason)
         raise ProtocolViolation(f"unexpected ASGI message {kind!r} on an open WebSocket")
+
+    def ping(self, payload: bytes) -> bytes:
+        """A Ping frame (keepalive); ``b""`` once the connection is closing or closed."""
+        if not self.can_send:
+            return b""
+        return bytes(self._conn.send(Ping(payload=payload)))
 
     def close(self, code: int, reason: str = "") -> bytes:
         """Start the closing handshake (application close, 1011 after a crash, 1001 on server

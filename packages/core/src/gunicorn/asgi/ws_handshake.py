@@ -11,11 +11,14 @@ headers an application adds are validated exactly like any HTTP response's::
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ== Upgrade: websocket
     Sec-WebSocket-Version: 13                   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
     Sec-WebSocket-Protocol: chat, superchat     Sec-WebSocket-Protocol: chat
-                                                <headers from websocket.accept>
+    Sec-WebSocket-Extensions: permessage-       Sec-WebSocket-Extensions: permessage-deflate
+      deflate; client_max_window_bits           <headers from websocket.accept>
 
-Instead of 101 the server may answer 400 / 426 (bad handshake), 403 (the application sent
-``websocket.close`` before accepting), 500 (the application failed before answering) or any
-response the application chose through the ``websocket.http.response`` extension.
+(the extension answer comes from :mod:`gunicorn.asgi.ws_extensions`). Instead of 101 the server
+may answer 400 / 426 (bad handshake), 503 (the worker's ``websocket_max_connections`` are in
+use), 403 (the application sent ``websocket.close`` before accepting), 500 (the application
+failed before answering) or any response the application chose through the
+``websocket.http.response`` extension.
 """
 
 from __future__ import annotations
@@ -124,12 +127,18 @@ def asgi_headers(raw: Any) -> list[tuple[str, str]]:
     return out
 
 
+def extension_offers(request: Request) -> list[str]:
+    """The values of the request's ``Sec-WebSocket-Extensions`` fields, in order."""
+    return [value for name, value in request.headers if name == "SEC-WEBSOCKET-EXTENSIONS"]
+
+
 def accept_response(key: str, subprotocol: Any, offered: Iterable[str], headers: Any, *,
-                    date: str | None = None) -> bytes:
+                    extensions: str | None = None, date: str | None = None) -> bytes:
     """The ``101 Switching Protocols`` head for a ``websocket.accept`` message.
 
     ``subprotocol`` must be one the client offered (RFC 6455 §4.2.2 /subprotocol/); ``headers``
-    come from the message and may not set a field the handshake owns. Raises
+    come from the message and may not set a field the handshake owns. ``extensions`` is the
+    negotiated ``Sec-WebSocket-Extensions`` value, if any (RFC 6455 §9.1). Raises
     :class:`ProtocolViolation` for either fault or an invalid header (nothing is written then).
     """
     fields = [("Upgrade", "websocket"), ("Connection", "upgrade"),
@@ -138,6 +147,8 @@ def accept_response(key: str, subprotocol: Any, offered: Iterable[str], headers:
         if not isinstance(subprotocol, str) or subprotocol not in offered:
             raise ProtocolViolation(f"subprotocol {subprotocol!r} was not offered by the client")
         fields.append(("Sec-WebSocket-Protocol", subprotocol))
+    if extensions:
+        fields.append(("Sec-WebSocket-Extensions", extensions))
     for name, value in asgi_headers(headers):
         if name.lower() in _RESERVED:
             raise ProtocolViolation(f"websocket.accept may not set the {name!r} header")

@@ -22,6 +22,7 @@ from gunicorn.config.settings import (
     server_mechanics,
     server_socket,
     ssl,
+    websockets,
     worker_processes,
 )
 
@@ -29,6 +30,7 @@ SECTIONS = (
     config_file,
     server_socket,
     worker_processes,
+    websockets,
     security,
     debugging,
     server_mechanics,

@@ -234,20 +234,4 @@ SETTINGS = (
             "startup error (see `asgi_lifespan`)."
         ),
     ),
-    Setting(
-        name="websocket_max_message_size",
-        section=SECTION,
-        cli=("--websocket-max-message-size",),
-        meta="INT",
-        default=16 * 1024 * 1024,
-        default_doc="16777216",
-        validator=v.positive_int(),
-        short_help="Largest WebSocket message, in bytes, the asgi worker accepts (0: no limit).",
-        doc=(
-            "The largest WebSocket message, in bytes, the asgi worker accepts, counted as it "
-            "arrives (fragments included). A larger message closes the connection with code "
-            "1009 and the application receives `websocket.disconnect` with that code. 0 means "
-            "no limit."
-        ),
-    ),
 )
