@@ -19,6 +19,8 @@ from gunicorn.dirty.errors import (
     ErrorCode,
     StashError,
     StashKeyNotFoundError,
+    StashTimeoutError,
+    StashUnavailableError,
     StashTableNotFoundError,
     error_from_payload,
 )
@@ -39,6 +41,8 @@ SAMPLES = [
     StashError("stash broke"),
     StashTableNotFoundError("sessions"),
     StashKeyNotFoundError("sessions", "user:1"),
+    StashUnavailableError("Redis is down", address="redis://10.0.0.5:6379/0"),
+    StashTimeoutError("Redis is slow", address="unix:///run/redis.sock?db=0", timeout=1.5),
 ]
 
 

@@ -1,0 +1,193 @@
+"""The stash in Redis: :class:`RedisBackend`, reached straight from each process.
+
+Every HTTP worker, the dirty arbiter and every dirty worker talk to Redis themselves, over a
+connection pool of their own (no hop through the dirty arbiter): one round trip per operation,
+one ``EVALSHA`` of the scripts in :mod:`.redis_scripts`, planned by :mod:`.redis_ops` (shared by
+the sync and the asyncio paths).
+
+Fork safety: the pools are made on first use in each process and belong to the process that
+made them. A backend used before ``os.fork`` notices the new pid in the child and makes new
+pools there; the inherited ones are dropped unused (redis-py only shuts a socket down in the
+process that opened it, so the parent's connections stay intact). The asyncio side keeps one
+client per event loop.
+
+Faults: calls never retry by themselves (a retried ``incr`` could count twice). A pooled
+connection that Redis closed (a restart) is noticed before a request is written and reopened,
+so the first call after Redis is back succeeds. While Redis is down every call fails at once
+with :class:`~gunicorn.dirty.errors.StashUnavailableError` (a refused connection), or after the
+connect timeout (at most ``CONNECT_TIMEOUT``) for an address that does not answer at all;
+``timeout`` bounds the wait for a reply (:class:`~gunicorn.dirty.errors.StashTimeoutError`).
+Errors name the server by :attr:`RedisBackend.address`, never by its URL: no credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from types import ModuleType
+from typing import Any
+
+from gunicorn.dirty.errors import StashError, StashTimeoutError, StashUnavailableError
+from gunicorn.dirty.stash.redis_ops import KeyLayout, Step, plan
+from gunicorn.dirty.stash.config import DEFAULT_PREFIX, EXTRA, parse_url, scrub
+
+DEFAULT_TIMEOUT = 30.0
+# A Redis host that drops packets would hold a call for the whole timeout on every connect.
+CONNECT_TIMEOUT = 5.0
+
+
+def import_redis() -> ModuleType:
+    """The redis-py package; StashError naming the extra when it is not installed."""
+    try:
+        import redis
+        import redis.asyncio
+    except ImportError as exc:
+        raise StashError(f"the stash on Redis needs the redis client: pip install '{EXTRA}' "
+                         f"({exc})") from exc
+    return redis
+
+
+class RedisBackend:
+    """The stash tables in the Redis server at ``url``, under the key prefix ``prefix``.
+
+    ``url`` is ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS) or
+    ``unix:///path.sock[?db=N]``; ``prefix`` keeps this stash's keys apart from every other
+    user of the server (keys are ``{prefix}:...``); ``timeout`` bounds each call in seconds
+    (``None``: 30 s). Thread-safe; usable from any number of event loops. Creating it opens
+    nothing: the first call connects. Raises StashError for a malformed ``url``.
+    """
+
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX,
+                 timeout: float | None = None) -> None:
+        try:
+            parsed = parse_url(url)
+        except ValueError as exc:
+            raise StashError(f"bad stash URL: {exc}") from None
+        self._url = url
+        self.address = parsed.address
+        self.prefix = prefix
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.layout = KeyLayout(prefix)
+        self._forget()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.address} prefix={self.prefix!r}>"
+
+    def _forget(self) -> None:
+        self._pid = os.getpid()
+        self._sync: Any = None
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def _options(self, redis: ModuleType) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # RESP2: the replies of our scripts are plain arrays, whatever redis-py's default.
+        return {"protocol": 2, "socket_timeout": self.timeout,
+                "socket_connect_timeout": min(self.timeout, CONNECT_TIMEOUT),
+                "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._pid != os.getpid():
+            self._forget()  # a forked child: the parent's pool is not ours
+        client = self._sync
+        if client is None:
+            redis = import_redis()
+            with self._lock:
+                if self._sync is None:
+                    self._sync = redis.Redis.from_url(self._url, **self._options(redis))
+                client = self._sync
+        return client
+
+    def call(self, payload: dict[str, Any]) -> Any:
+        """Run one stash operation (see :class:`~gunicorn.dirty.stash.backend.StashBackend`)."""
+        step: Any = plan(self.layout, payload)
+        client = self._client()
+        while isinstance(step, Step):
+            step = step.finish(self._run(client, step))
+        return step
+
+    def _run(self, client: Any, step: Step) -> Any:
+        import redis
+
+        try:
+            try:
+                return client.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
+            except redis.exceptions.NoScriptError:
+                # Not run (Redis restarted, or never saw it): EVAL runs it and caches it.
+                return client.eval(step.script.source, len(step.keys), *step.keys, *step.args)
+        except redis.exceptions.RedisError as exc:
+            raise self._translate(exc) from exc
+
+    def close(self) -> None:
+        """Close this process's sync connections (the next call reconnects)."""
+        client, self._sync = self._sync, None
+        if client is not None and self._pid == os.getpid():
+            client.close()
+
+    # -- asyncio ------------------------------------------------------------------------------
+
+    def _aclient(self) -> Any:
+        if self._pid != os.getpid():
+            self._forget()
+        loop = asyncio.get_running_loop()
+        client = self._loops.get(loop)
+        if client is None:
+            redis = import_redis()
+            with self._lock:
+                client = self._loops.get(loop)
+                if client is None:
+                    client = redis.asyncio.Redis.from_url(self._url, **self._options(redis))
+                    self._loops[loop] = client
+        return client
+
+    async def acall(self, payload: dict[str, Any]) -> Any:
+        """Run one stash operation on the running loop, without blocking it."""
+        step: Any = plan(self.layout, payload)
+        client = self._aclient()
+        while isinstance(step, Step):
+            step = step.finish(await self._arun(client, step))
+        return step
+
+    async def _arun(self, client: Any, step: Step) -> Any:
+        import redis
+
+        try:
+            try:
+                return await client.evalsha(step.script.sha, len(step.keys), *step.keys,
+                                            *step.args)
+            except redis.exceptions.NoScriptError:
+                return await client.eval(step.script.source, len(step.keys), *step.keys,
+                                         *step.args)
+        except redis.exceptions.RedisError as exc:
+            raise self._translate(exc) from exc
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections."""
+        with self._lock:
+            client = self._loops.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def _translate(self, exc: Exception) -> StashError:
+        import redis
+
+        reason = scrub(str(exc), self._url) or type(exc).__name__
+        if isinstance(exc, redis.exceptions.TimeoutError):
+            return StashTimeoutError(f"the stash's Redis at {self.address} did not answer "
+                                     f"within {self.timeout:g}s ({reason})", self.address,
+                                     self.timeout)
+        if isinstance(exc, redis.exceptions.ConnectionError):
+            # Refused, reset, unknown host, failed authentication, still loading its data.
+            return StashUnavailableError(f"the stash's Redis at {self.address} is "
+                                         f"unreachable: {reason}", self.address)
+        return StashError(f"the stash's Redis at {self.address} refused the operation: "
+                          f"{reason}")
