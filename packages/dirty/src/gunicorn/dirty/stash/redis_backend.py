@@ -9,7 +9,7 @@ Fork safety: the pools are made on first use in each process and belong to the p
 made them. A backend used before ``os.fork`` notices the new pid in the child and makes new
 pools there; the inherited ones are dropped unused (redis-py only shuts a socket down in the
 process that opened it, so the parent's connections stay intact). The asyncio side keeps one
-client per event loop.
+client per event loop, whose tasks share at most ``ASYNC_POOL_SIZE`` connections.
 
 Faults: calls never retry by themselves (a retried ``incr`` could count twice). A pooled
 connection that Redis closed (a restart) is noticed before a request is written and reopened,
@@ -36,6 +36,8 @@ from gunicorn.dirty.stash.config import DEFAULT_PREFIX, EXTRA, parse_url, scrub
 DEFAULT_TIMEOUT = 30.0
 # A Redis host that drops packets would hold a call for the whole timeout on every connect.
 CONNECT_TIMEOUT = 5.0
+# Connections one event loop may hold at once (a request is one round trip: a few suffice).
+ASYNC_POOL_SIZE = 16
 
 
 def import_redis() -> ModuleType:
@@ -82,14 +84,11 @@ class RedisBackend:
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
-    def _options(self, redis: ModuleType) -> dict[str, Any]:
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
+    def _options(self) -> dict[str, Any]:
         # RESP2: the replies of our scripts are plain arrays, whatever redis-py's default.
         return {"protocol": 2, "socket_timeout": self.timeout,
                 "socket_connect_timeout": min(self.timeout, CONNECT_TIMEOUT),
-                "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+                "health_check_interval": 0}
 
     # -- sync ---------------------------------------------------------------------------------
 
@@ -101,7 +100,11 @@ class RedisBackend:
             redis = import_redis()
             with self._lock:
                 if self._sync is None:
-                    self._sync = redis.Redis.from_url(self._url, **self._options(redis))
+                    from redis.backoff import NoBackoff
+                    from redis.retry import Retry
+
+                    self._sync = redis.Redis.from_url(self._url, retry=Retry(NoBackoff(), 0),
+                                                      **self._options())
                 client = self._sync
         return client
 
@@ -143,9 +146,19 @@ class RedisBackend:
             with self._lock:
                 client = self._loops.get(loop)
                 if client is None:
-                    client = redis.asyncio.Redis.from_url(self._url, **self._options(redis))
-                    self._loops[loop] = client
+                    client = self._loops[loop] = self._new_async(redis)
         return client
+
+    def _new_async(self, redis: ModuleType) -> Any:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # Tasks beyond the pool's size wait (up to the timeout) for a connection to come back,
+        # rather than each opening one of its own.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            self._url, max_connections=ASYNC_POOL_SIZE, timeout=self.timeout,
+            retry=Retry(NoBackoff(), 0), **self._options())
+        return redis.asyncio.Redis(connection_pool=pool)
 
     async def acall(self, payload: dict[str, Any]) -> Any:
         """Run one stash operation on the running loop, without blocking it."""
@@ -174,6 +187,7 @@ class RedisBackend:
             client = self._loops.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+            await client.connection_pool.disconnect()  # a pool passed in is not closed by it
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""A real redis-server for the stash tests, in a temporary directory.
+
+    binary = require_redis()                     # skips the test when redis-server cannot be had
+    with RedisServer(tmp_path) as rs:            # a free loopback port and a Unix socket
+        rs.url                                    # redis://127.0.0.1:PORT/0
+        rs.unix_url                               # unix:///.../redis.sock?db=0
+        rs.kill(); rs.start()                     # SIGKILL, then the same port and files again
+
+No persistence unless ``aof=True`` (an append-only file fsynced on every write, in the
+directory, so a killed server loses nothing it acknowledged). Readiness is PING polled with a
+deadline. When the binary is missing, :func:`require_redis` runs ``tests/tools/ensure-tool.sh
+redis-server redis-server`` once and skips with its explanation otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from types import TracebackType
+
+from harness import REPO, free_port, wait_until
+
+ENSURE_SCRIPT = REPO / "tests" / "tools" / "ensure-tool.sh"
+
+
+def redis_binary() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+
+
+@functools.cache
+def _ensure() -> str:
+    try:
+        done = subprocess.run(["sh", str(ENSURE_SCRIPT), "redis-server", "redis-server"],
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"ensure-tool.sh failed to run: {exc}"
+    return (done.stdout + done.stderr).strip()
+
+
+def require_redis() -> str:
+    """The redis-server executable; installs it if we can, else skips the calling test."""
+    import pytest
+
+    binary = redis_binary()
+    if binary is None:
+        why = _ensure()
+        binary = redis_binary()
+        if binary is None:
+            pytest.skip(f"redis-server is not available: {why}")
+    return binary
+
+
+class RedisServer:
+    """One redis-server listening on 127.0.0.1:``port`` (a free one by default) and on
+    ``directory/redis.sock``, with its files in ``directory``."""
+
+    def __init__(self, directory: Path, *, port: int | None = None, aof: bool = False,
+                 password: str | None = None) -> None:
+        self.binary = require_redis()
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.socket = self.dir / "redis.sock"
+        self.password = password
+        self.aof = aof
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.socket}?db=0"
+
+    def _config(self) -> str:
+        lines = [f"port {self.port}", "bind 127.0.0.1", f"unixsocket {self.socket}",
+                 "unixsocketperm 700", f"dir {self.dir}", 'save ""', "daemonize no",
+                 f"logfile {self.dir / 'redis.log'}", "databases 4"]
+        if self.aof:
+            lines += ["appendonly yes", "appendfsync always"]
+        else:
+            lines += ["appendonly no"]
+        if self.password:
+            lines.append(f"requirepass {self.password}")
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout: float = 15.0) -> RedisServer:
+        conf = self.dir / "redis.conf"
+        conf.write_text(self._config())
+        self.proc = subprocess.Popen([self.binary, str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._ready, timeout, message=f"redis-server on port {self.port}\n"
+                                                f"{self.log()}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n{self.log()}")
+        return self.ping()
+
+    def ping(self) -> bool:
+        """Whether the server answers PING (a NOAUTH refusal counts: it is up)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                reply = s.recv(64)
+        except OSError:
+            return False
+        return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "redis.log").read_text(errors="replace")[-3000:]
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, as in a crash."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server holds its connections but answers nothing."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+
+    def __enter__(self) -> RedisServer:
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
