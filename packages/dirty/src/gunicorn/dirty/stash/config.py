@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gunicorn.errors import ConfigError
 
@@ -99,7 +99,9 @@ def redact_url(text: str) -> str:
         f"{name}={MASK if name.lower() == 'password' else value}"
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Not urlunsplit: it drops the empty authority of unix:///path.
+    text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else netloc + parts.path
+    return text + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def secrets(text: str) -> list[str]:
