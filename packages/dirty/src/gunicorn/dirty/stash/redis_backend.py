@@ -5,13 +5,14 @@ connection pool of their own (no hop through the dirty arbiter): one round trip 
 one ``EVALSHA`` of the scripts in :mod:`.redis_scripts`, planned by :mod:`.redis_ops` (shared by
 the sync and the asyncio paths).
 
-Fork safety: the pools are made on first use in each process and belong to the process that
-made them. A backend used before ``os.fork`` notices the new pid in the child and makes new
-pools there; the inherited ones are dropped unused (redis-py only shuts a socket down in the
-process that opened it, so the parent's connections stay intact). The asyncio side keeps one
+Fork safety: connections are made on first use in each process (one per thread for the
+blocking API) and belong to the process that made them. A backend used before ``os.fork``
+notices the new pid in the child and makes new connections there; the inherited ones are
+dropped unused (redis-py only shuts a socket down in the process that opened it, so the
+parent's connections stay intact). The asyncio side keeps one
 client per event loop, whose tasks share at most ``ASYNC_POOL_SIZE`` connections.
 
-Faults: calls never retry by themselves (a retried ``incr`` could count twice). A pooled
+Faults: calls never retry by themselves (a retried ``incr`` could count twice). A kept
 connection that Redis closed (a restart) is noticed before a request is written and reopened,
 so the first call after Redis is back succeeds. While Redis is down every call fails at once
 with :class:`~gunicorn.dirty.errors.StashUnavailableError` (a refused connection), or after the
@@ -79,7 +80,9 @@ class RedisBackend:
 
     def _forget(self) -> None:
         self._pid = os.getpid()
-        self._sync: Any = None
+        self._pool: Any = None
+        self._local = threading.local()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
@@ -92,47 +95,68 @@ class RedisBackend:
 
     # -- sync ---------------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _connection(self) -> Any:
+        """This thread's connection. One per thread rather than a shared pool: no lock and no
+        checkout per call, which makes a call about a third cheaper."""
         if self._pid != os.getpid():
-            self._forget()  # a forked child: the parent's pool is not ours
-        client = self._sync
-        if client is None:
+            self._forget()  # a forked child: the parent's connections are not ours
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
             redis = import_redis()
             with self._lock:
-                if self._sync is None:
+                if self._pool is None:
                     from redis.backoff import NoBackoff
                     from redis.retry import Retry
 
-                    self._sync = redis.Redis.from_url(self._url, retry=Retry(NoBackoff(), 0),
-                                                      **self._options())
-                client = self._sync
-        return client
+                    # Only a factory of connections configured from the URL (auth, db, TLS).
+                    self._pool = redis.ConnectionPool.from_url(
+                        self._url, retry=Retry(NoBackoff(), 0), **self._options())
+                conn = self._local.conn = self._pool.make_connection()
+                self._connections.add(conn)
+        return conn
 
     def call(self, payload: dict[str, Any]) -> Any:
         """Run one stash operation (see :class:`~gunicorn.dirty.stash.backend.StashBackend`)."""
         step: Any = plan(self.layout, payload)
-        client = self._client()
+        conn = self._connection()
         while isinstance(step, Step):
-            step = step.finish(self._run(client, step))
+            step = step.finish(self._run(conn, step))
         return step
 
-    def _run(self, client: Any, step: Step) -> Any:
+    def _run(self, conn: Any, step: Step) -> Any:
         import redis
 
+        errors = redis.exceptions
         try:
+            conn.connect()  # no-op when connected
+            if conn.can_read():
+                # Readable before we asked anything: closed by the server (a restart, an idle
+                # timeout) or a reply left by an interrupted call. Nothing of ours is in
+                # flight on it, so a new connection is safe.
+                conn.disconnect()
+                conn.connect()
             try:
-                return client.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
-            except redis.exceptions.NoScriptError:
+                conn.send_command("EVALSHA", step.script.sha, len(step.keys), *step.keys,
+                                  *step.args)
+                return conn.read_response()
+            except errors.NoScriptError:
                 # Not run (Redis restarted, or never saw it): EVAL runs it and caches it.
-                return client.eval(step.script.source, len(step.keys), *step.keys, *step.args)
-        except redis.exceptions.RedisError as exc:
+                conn.send_command("EVAL", step.script.source, len(step.keys), *step.keys,
+                                  *step.args)
+                return conn.read_response()
+        except errors.ResponseError as exc:  # an error reply: the connection is still good
+            raise self._translate(exc) from exc
+        except errors.RedisError as exc:
+            # The reply may still come: never read this connection again.
+            conn.disconnect()
             raise self._translate(exc) from exc
 
     def close(self) -> None:
         """Close this process's sync connections (the next call reconnects)."""
-        client, self._sync = self._sync, None
-        if client is not None and self._pid == os.getpid():
-            client.close()
+        if self._pid != os.getpid():
+            return
+        for conn in list(self._connections):
+            conn.disconnect()
 
     # -- asyncio ------------------------------------------------------------------------------
 
