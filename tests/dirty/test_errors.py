@@ -19,9 +19,9 @@ from gunicorn.dirty.errors import (
     ErrorCode,
     StashError,
     StashKeyNotFoundError,
+    StashTableNotFoundError,
     StashTimeoutError,
     StashUnavailableError,
-    StashTableNotFoundError,
     error_from_payload,
 )
 from gunicorn.errors import GunicornError

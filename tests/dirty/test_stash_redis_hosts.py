@@ -80,10 +80,9 @@ def test_if_absent_race_between_hosts_has_one_winner(hosts):
     for round_ in range(3):
         key = f"job-{round_}"
         with ThreadPoolExecutor(2) as pool:
-            replies = list(pool.map(
-                lambda pair: fetch(pair[1], "/claim", t="locks", k=key, threads=8,
-                                   token=pair[0]),
-                zip("ab", hosts)))
+            claims = [pool.submit(fetch, srv, "/claim", t="locks", k=key, threads=8,
+                                  token=token) for token, srv in zip("ab", hosts, strict=True)]
+            replies = [claim.result() for claim in claims]
         won = [token for reply in replies for token in reply["won"]]
         assert len(won) == 1, won
         assert fetch(hosts[1], "/get", t="locks", k=key)["value"] == won[0]

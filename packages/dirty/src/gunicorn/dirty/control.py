@@ -40,8 +40,8 @@ from gunicorn.dirty.errors import (
     StashUnavailableError,
 )
 from gunicorn.dirty.stash.backend import ArbiterBackend, StashBackend
-from gunicorn.dirty.stash.rules import key_text
 from gunicorn.dirty.stash.config import DEFAULT_PREFIX
+from gunicorn.dirty.stash.rules import key_text
 
 Handler = Callable[[list[str]], dict[str, Any]]
 

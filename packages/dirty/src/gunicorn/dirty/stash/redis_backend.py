@@ -31,8 +31,8 @@ from types import ModuleType
 from typing import Any
 
 from gunicorn.dirty.errors import StashError, StashTimeoutError, StashUnavailableError
-from gunicorn.dirty.stash.redis_ops import KeyLayout, Step, plan
 from gunicorn.dirty.stash.config import DEFAULT_PREFIX, EXTRA, parse_url, scrub
+from gunicorn.dirty.stash.redis_ops import KeyLayout, Step, plan
 
 DEFAULT_TIMEOUT = 30.0
 # A Redis host that drops packets would hold a call for the whole timeout on every connect.

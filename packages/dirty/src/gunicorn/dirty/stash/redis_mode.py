@@ -17,9 +17,9 @@ import os
 from typing import Any
 
 from gunicorn.dirty.errors import StashError
+from gunicorn.dirty.stash.config import DEFAULT_PREFIX, PREFIX_ENV, URL_ENV
 from gunicorn.dirty.stash.redis_backend import RedisBackend
 from gunicorn.dirty.stash.store import StashStore
-from gunicorn.dirty.stash.config import DEFAULT_PREFIX, PREFIX_ENV, URL_ENV
 
 # Declaring tables must not hold up the dirty arbiter's start for long.
 DECLARE_TIMEOUT = 2.0
