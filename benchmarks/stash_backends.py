@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -31,15 +30,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from dirty_streaming import fetch, free_port, stop
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -94,20 +89,8 @@ def server(extra: list[str]) -> Iterator[str]:
                 time.sleep(0.2)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
         tmp.cleanup()
-
-
-def fetch(url: str, timeout: float) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
 
 
 def main(argv: list[str] | None = None) -> int:
