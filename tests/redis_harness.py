@@ -19,6 +19,7 @@ import functools
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 from pathlib import Path
 from types import TracebackType
@@ -61,7 +62,7 @@ class RedisServer:
     ``directory/redis.sock``, with its files in ``directory``."""
 
     def __init__(self, directory: Path, *, port: int | None = None, aof: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.binary = require_redis()
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -69,11 +70,14 @@ class RedisServer:
         self.socket = self.dir / "redis.sock"
         self.password = password
         self.aof = aof
+        self.tls = tls  # (certificate, key): the port speaks TLS only
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls[0]}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
@@ -81,7 +85,13 @@ class RedisServer:
         return f"unix://{self.socket}?db=0"
 
     def _config(self) -> str:
-        lines = [f"port {self.port}", "bind 127.0.0.1", f"unixsocket {self.socket}",
+        if self.tls:
+            cert, key = self.tls
+            listen = ["port 0", f"tls-port {self.port}", f"tls-cert-file {cert}",
+                      f"tls-key-file {key}", f"tls-ca-cert-file {cert}", "tls-auth-clients no"]
+        else:
+            listen = [f"port {self.port}"]
+        lines = [*listen, "bind 127.0.0.1", f"unixsocket {self.socket}",
                  "unixsocketperm 700", f"dir {self.dir}", 'save ""', "daemonize no",
                  f"logfile {self.dir / 'redis.log'}", "databases 4"]
         if self.aof:
@@ -109,10 +119,14 @@ class RedisServer:
     def ping(self) -> bool:
         """Whether the server answers PING (a NOAUTH refusal counts: it is up)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                s = raw
+                if self.tls:
+                    context = ssl.create_default_context(cafile=str(self.tls[0]))
+                    s = context.wrap_socket(raw, server_hostname="127.0.0.1")
                 s.sendall(b"*1\r\n$4\r\nPING\r\n")
                 reply = s.recv(64)
-        except OSError:
+        except OSError:  # ssl.SSLError too
             return False
         return reply.startswith((b"+PONG", b"-NOAUTH"))
 
@@ -161,3 +175,19 @@ class RedisServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, made with the openssl command;
+    skips the calling test when openssl is missing."""
+    import pytest
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not available")
+    cert, key = directory / "redis.crt", directory / "redis.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    return cert, key

@@ -258,6 +258,20 @@ def test_password_protected_redis(tmp_path, stash_prefix):
         assert "wrong-pw" not in repr(RedisBackend(bad_url))
 
 
+def test_tls_with_rediss(tmp_path, stash_prefix):
+    from redis_harness import RedisServer, self_signed_certificate
+
+    tmp_path.joinpath("tls").mkdir()
+    with RedisServer(tmp_path / "tls", tls=self_signed_certificate(tmp_path / "tls"),
+                     password="tls-secret") as server:
+        client = StashClient(backend=RedisBackend(server.url, stash_prefix, 5))
+        assert client.incr("t", "n") == 1 and client.get("t", "n") == 1
+        plain = server.url.replace("rediss://", "redis://").split("?")[0]
+        with pytest.raises(StashUnavailableError) as info:
+            StashClient(backend=RedisBackend(plain, stash_prefix, 5)).get("t", "n")
+        assert "tls-secret" not in str(info.value)
+
+
 def test_a_backend_used_before_fork_works_in_the_child_and_the_parent(redis_server,
                                                                      stash_prefix):
     backend = RedisBackend(redis_server.url, stash_prefix)
