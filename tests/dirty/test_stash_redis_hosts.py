@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from apps.ctl_support import socket_of
 from gunicorn.ctl import ControlClient
+from gunicorn.dirty.errors import StashError
+from gunicorn.dirty.stash import StashClient
 from harness import GunicornServer, wait_until
 from test_stash_process import dirty, fetch, start
 
@@ -59,12 +61,16 @@ def test_a_put_on_one_host_is_read_on_the_other(hosts):
     assert fetch(a, "/get", t="shared", k="nope")["value"] == "<missing>"
 
 
-def test_declared_tables_exist_in_redis(hosts):
+def test_declared_tables_exist_in_redis_and_the_arbiter_holds_none(hosts):
     a, _b = hosts
     assert fetch(a, "/table", t="declared") == {"items": [], "len": 0, "keys": []}
     with _control(a) as ctl:
         names = {t["name"] for t in ctl.send("stash tables", [])["tables"]}
     assert {"declared", "counters"} <= names
+    # A client aimed at the dirty arbiter is told where the stash is, not given an empty one.
+    with StashClient(fetch(a, "/socket")["socket"], timeout=5) as at_arbiter, \
+            pytest.raises(StashError, match="stash is in Redis at (redis|unix)://"):
+        at_arbiter.tables()
 
 
 def test_incr_is_exact_across_two_hosts(hosts):
