@@ -170,6 +170,10 @@ class RedisBackend:
             with self._lock:
                 client = self._loops.get(loop)
                 if client is None:
+                    # A client's open connections refer to their loop, so a finished loop
+                    # (asyncio.run returned) would never leave the weak mapping by itself.
+                    for done in [other for other in self._loops if other.is_closed()]:
+                        del self._loops[done]
                     client = self._loops[loop] = self._new_async(redis)
         return client
 
