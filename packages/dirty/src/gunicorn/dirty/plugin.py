@@ -2,7 +2,8 @@
 
 It contributes the ``dirty_*`` settings, checks the app specs before anything forks, asks the
 core to supervise the dirty arbiter as a sidecar, and exports the arbiter's socket path to HTTP
-workers as ``GUNICORN_DIRTY_SOCKET``.
+workers as ``GUNICORN_DIRTY_SOCKET`` (and, with ``dirty_stash_url``, where the stash is in
+Redis: ``GUNICORN_DIRTY_STASH_URL`` and ``GUNICORN_DIRTY_STASH_PREFIX``).
 
 The socket path is chosen once per master (a private ``0700`` directory made by
 ``tempfile.mkdtemp``), so it stays the same when the dirty arbiter is restarted and running HTTP
@@ -47,7 +48,8 @@ class DirtyPlugin:
         registry.add_all(SETTINGS)
 
     def configure(self, cfg: Config) -> None:
-        """Reject malformed ``dirty_apps`` entries (exit 2, one line naming the entry)."""
+        """Reject malformed ``dirty_apps`` entries, and a stash on Redis that cannot work (no
+        redis client, or ``dirty_stash_file`` too): exit 2, one line naming the setting."""
         from gunicorn.dirty.specs import parse_specs
         from gunicorn.dirty.stash.config import check_settings
 
