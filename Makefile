@@ -6,11 +6,11 @@ PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml
 TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
               inotify_simple websockets starlette fastapi h2
 # Optional extras of the packages, installed so every code path is tested.
-EXTRAS     := packages/core:asgi,uvloop
+EXTRAS     := packages/core:asgi,uvloop packages/dirty:redis
 STAMP      := $(VENV)/.installed
 # Plugins whose settings get their own generated page, docs/settings-<name>.md.
 PLUGINS    := dirty http2
-extras      = $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(subst :, ,$(e)))),[$(word 2,$(subst :, ,$(e)))]))
+extras      = $(strip $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(subst :, ,$(e)))),[$(word 2,$(subst :, ,$(e)))])))
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
@@ -30,6 +30,7 @@ run: venv
 test: venv
 	sh tests/tools/ensure-tool.sh nginx nginx
 	sh tests/tools/ensure-tool.sh h2load nghttp2-client
+	sh tests/tools/ensure-tool.sh redis-server redis-server
 	$(BIN)/python -m pytest tests
 
 lint: venv

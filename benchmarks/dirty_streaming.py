@@ -71,15 +71,20 @@ def server(python: str, dirty_workers: int):
     try:
         yield f"http://127.0.0.1:{port}", proc, log_path
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # nothing of the run may outlive it
+        stop(proc)
         tmp.cleanup()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server (its own session), SIGKILL what is left after 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # nothing of the run may outlive it
 
 
 def fetch(url: str, timeout: float) -> dict:

@@ -64,11 +64,32 @@ def _incr_threads(table: str, key: str, threads: int, n: int) -> None:
         raise errors[0]
 
 
+def _claim_threads(table: str, key: str, threads: int, token: str) -> list[str]:
+    """``threads`` threads released together, each trying ``put(if_absent=True)``; the tokens
+    of those that stored (at most one, if the store is atomic)."""
+    start = threading.Barrier(threads)
+    won: list[str] = []
+
+    def run(i: int) -> None:
+        start.wait(10)
+        if stash.put(table, key, f"{token}-{i}", ttl=60, if_absent=True):
+            won.append(f"{token}-{i}")
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return won
+
+
 def _handle(path: str, q: dict[str, str]) -> Any:
     if path == "/socket":
         return {"socket": os.environ.get("GUNICORN_DIRTY_SOCKET"), "pid": os.getpid()}
     if path == "/put":
-        return {"stored": stash.put(q["t"], q["k"], json.loads(q["v"])), "pid": os.getpid()}
+        ttl = float(q["ttl"]) if "ttl" in q else None
+        return {"stored": stash.put(q["t"], q["k"], json.loads(q["v"]), ttl=ttl),
+                "pid": os.getpid()}
     if path == "/get":
         # A short pause keeps this worker busy so that parallel requests reach the other one.
         time.sleep(float(q.get("sleep", 0)))
@@ -76,6 +97,9 @@ def _handle(path: str, q: dict[str, str]) -> Any:
     if path == "/incr":
         _incr_threads(q["t"], q["k"], int(q["threads"]), int(q["n"]))
         return {"pid": os.getpid()}
+    if path == "/claim":
+        return {"won": _claim_threads(q["t"], q["k"], int(q["threads"]), q["token"]),
+                "pid": os.getpid()}
     if path == "/dirty":
         args = json.loads(q.get("args", "[]"))
         return {"result": get_dirty_client().execute(DIRTY_APP, q["action"], *args)}

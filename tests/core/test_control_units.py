@@ -150,3 +150,19 @@ def test_heartbeat_facts_cross_the_fork_without_touching_the_mtime():
         assert beat.last_update() == mtime  # a stuck worker stays detectable
     finally:
         beat.close()
+
+
+def test_a_setting_with_redact_is_shown_redacted_by_show_config():
+    from gunicorn.config.registry import Setting
+    from gunicorn.config.settings import core_registry
+    from gunicorn.control import views
+
+    registry = core_registry()
+    registry.add(Setting(name="secret_url", section="Test", doc="a URL with a password",
+                         redact=lambda value: value.replace("hunter2", "***")))
+    cfg = Config(registry)
+    cfg.set("secret_url", "redis://u:hunter2@h/0")
+    assert cfg.secret_url == "redis://u:hunter2@h/0"
+    assert views.config_data(cfg)["secret_url"] == "redis://u:***@h/0"
+    assert registry.get("secret_url").shown(None) is None
+    assert registry.get("workers").shown(3) == 3

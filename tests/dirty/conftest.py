@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,23 @@ def shared_server() -> Iterator[DirtyServer]:
                       "dirty_apps:BrokenInitApp", "--dirty-workers", "2", "--dirty-threads", "4",
                       workers=2) as server:
         yield server
+
+
+# -- the stash on Redis ------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One redis-server for the session (loopback port and Unix socket, no persistence); tests
+    keep apart by using their own key prefix (``stash_prefix``)."""
+    from redis_harness import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def stash_prefix(request: pytest.FixtureRequest) -> str:
+    """A key prefix no other test uses."""
+    import uuid
+
+    return f"t-{uuid.uuid4().hex[:12]}"

@@ -20,6 +20,8 @@ from gunicorn.dirty.errors import (
     StashError,
     StashKeyNotFoundError,
     StashTableNotFoundError,
+    StashTimeoutError,
+    StashUnavailableError,
     error_from_payload,
 )
 from gunicorn.errors import GunicornError
@@ -39,6 +41,8 @@ SAMPLES = [
     StashError("stash broke"),
     StashTableNotFoundError("sessions"),
     StashKeyNotFoundError("sessions", "user:1"),
+    StashUnavailableError("Redis is down", address="redis://10.0.0.5:6379/0"),
+    StashTimeoutError("Redis is slow", address="unix:///run/redis.sock?db=0", timeout=1.5),
 ]
 
 

@@ -21,6 +21,8 @@ EXPECTED = [
     "StashError",
     "StashKeyNotFoundError",
     "StashTableNotFoundError",
+    "StashTimeoutError",
+    "StashUnavailableError",
     "close_dirty_client",
     "close_dirty_client_async",
     "get_dirty_client",

@@ -1,5 +1,8 @@
 """The stash through real processes: HTTP workers, dirty workers, the test process as a client,
-concurrent incr, a killed dirty worker, and a full restart with dirty_stash_file."""
+concurrent incr, a killed dirty worker, and a full restart with dirty_stash_file.
+
+The tests on the shared ``server`` run twice: with the tables in the dirty arbiter, and in
+Redis (``--dirty-stash-url``), where the test process reaches them with a RedisBackend."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from gunicorn.dirty.errors import (
     StashKeyNotFoundError,
     StashTableNotFoundError,
 )
-from gunicorn.dirty.stash import AsyncStashClient, StashClient
+from gunicorn.dirty.stash import ArbiterBackend, AsyncStashClient, RedisBackend, StashClient
 from harness import GunicornServer, pid_alive, wait_until
 
 DIRTY = ["--dirty-app", "stash_apps:StashDirtyApp", "--dirty-workers", "1"]
@@ -59,17 +62,30 @@ def _answers(srv: GunicornServer) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = start(["-w", "2", *DIRTY, "stash_apps:app"])
+@pytest.fixture(scope="module", params=["arbiter", "redis"])
+def server(request):
+    args = []
+    if request.param == "redis":
+        redis_server = request.getfixturevalue("redis_server")
+        args = ["--dirty-stash-url", redis_server.url, "--dirty-stash-prefix",
+                f"process-{os.getpid()}"]
+    srv = start(["-w", "2", *DIRTY, *args, "stash_apps:app"])
+    srv.stash_url = redis_server.url if args else None
     yield srv
     srv.stop()
     srv.tmp.cleanup()
 
 
+def backend_of(server: GunicornServer) -> Any:
+    """How the test process reaches ``server``'s stash: its arbiter's socket, or Redis."""
+    if server.stash_url is None:
+        return ArbiterBackend(fetch(server, "/socket")["socket"], 5)
+    return RedisBackend(server.stash_url, f"process-{os.getpid()}", 5)
+
+
 @pytest.fixture
 def client(server):
-    with StashClient(fetch(server, "/socket")["socket"], timeout=5) as c:
+    with StashClient(backend=backend_of(server)) as c:
         yield c
 
 
@@ -149,10 +165,8 @@ def test_errors_keep_their_class_in_the_test_process(client):
 
 
 def test_async_client_shares_one_connection_between_tasks(server):
-    path = fetch(server, "/socket")["socket"]
-
     async def main() -> tuple[Any, ...]:
-        async with AsyncStashClient(path, timeout=5) as aclient:
+        async with AsyncStashClient(backend=backend_of(server)) as aclient:
             await asyncio.gather(*(aclient.incr("async", "n") for _ in range(200)))
             table = aclient.table("async")
             await table.put("k", [1, "x"], ttl=30)

@@ -1,7 +1,13 @@
-"""StashStore: every op, errors, ttl with a hand-driven clock, glob, incr, invariants."""
+"""StashStore: every op, errors, ttl with a hand-driven clock, glob, incr, invariants.
+
+The tests taking ``store`` run twice: on the in-arbiter StashStore and on the Redis backend
+(through the same request maps), so both give the same results and errors. Those that drive
+the clock by hand or look at the store's internals take ``local_store``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,8 +26,36 @@ def op(store: StashStore, name: str, now: float = 0.0, **fields: Any) -> Any:
     return store.apply({"op": name, **fields}, now)
 
 
+class RedisView:
+    """The Redis backend behind the store's two entry points. Redis keeps its own clock, so
+    ``now`` is ignored: the tests given this view never move time."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def apply(self, payload: Any, now: float) -> Any:
+        return self.backend.call(payload)
+
+    def ensure(self, names: list[str]) -> None:
+        for name in names:
+            self.backend.call({"op": "ensure", "table": name})
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "local":
+        yield StashStore()
+        return
+    from gunicorn.dirty.stash.redis_backend import RedisBackend
+
+    server = request.getfixturevalue("redis_server")
+    backend = RedisBackend(server.url, request.getfixturevalue("stash_prefix"), timeout=10)
+    yield RedisView(backend)
+    backend.close()
+
+
 @pytest.fixture
-def store() -> StashStore:
+def local_store() -> StashStore:
     return StashStore()
 
 
@@ -200,11 +234,18 @@ def test_exists_never_raises(store):
 
 
 def test_delete_table(store):
-    op(store, "put", table="t", key="k", value=1, ttl=1)
+    op(store, "put", table="t", key="k", value=1, ttl=100)
     assert op(store, "delete_table", table="t") is True
     assert op(store, "delete_table", table="t") is False
     assert op(store, "tables") == []
-    # The dropped key's pending expiry must not touch a new table of the same name.
+    op(store, "put", table="t", key="k", value=2)
+    assert op(store, "info", table="t") == {"keys": 1, "expiring": 0}
+
+
+def test_a_dropped_tables_pending_expiry_spares_its_successor(local_store):
+    store = local_store
+    op(store, "put", table="t", key="k", value=1, ttl=1)
+    op(store, "delete_table", table="t")
     op(store, "put", table="t", key="k", value=2)
     assert store.expire(5.0) == 0
     assert op(store, "get", table="t", key="k", now=5.0) == 2
@@ -230,7 +271,8 @@ def test_every_op_is_dispatched(store):
 
 # -- ttl ---------------------------------------------------------------------------------------
 
-def test_ttl_expires_at_the_deadline(store):
+def test_ttl_expires_at_the_deadline(local_store):
+    store = local_store
     op(store, "put", table="t", key="k", value=1, ttl=10, now=100.0)
     assert op(store, "get", table="t", key="k", now=109.9) == 1
     with pytest.raises(StashKeyNotFoundError):
@@ -238,7 +280,8 @@ def test_ttl_expires_at_the_deadline(store):
     assert op(store, "count", table="t", now=110.0) == 0
 
 
-def test_expired_keys_vanish_from_every_view(store):
+def test_expired_keys_vanish_from_every_view(local_store):
+    store = local_store
     op(store, "put", table="t", key="short", value=1, ttl=1, now=0.0)
     op(store, "put", table="t", key="long", value=2, now=0.0)
     assert op(store, "keys", table="t", now=2.0) == ["long"]
@@ -246,26 +289,30 @@ def test_expired_keys_vanish_from_every_view(store):
     assert op(store, "info", table="t", now=2.0) == {"keys": 1, "expiring": 0}
 
 
-def test_put_without_ttl_clears_a_previous_ttl(store):
+def test_put_without_ttl_clears_a_previous_ttl(local_store):
+    store = local_store
     op(store, "put", table="t", key="k", value=1, ttl=1, now=0.0)
     op(store, "put", table="t", key="k", value=2, now=0.5)
     assert op(store, "get", table="t", key="k", now=50.0) == 2
 
 
-def test_reput_with_a_longer_ttl_outlives_the_first_deadline(store):
+def test_reput_with_a_longer_ttl_outlives_the_first_deadline(local_store):
+    store = local_store
     op(store, "put", table="t", key="k", value=1, ttl=1, now=0.0)
     op(store, "put", table="t", key="k", value=2, ttl=10, now=0.5)
     assert op(store, "get", table="t", key="k", now=5.0) == 2
     assert store.expire(10.5) == 1
 
 
-def test_if_absent_succeeds_once_the_key_expired(store):
+def test_if_absent_succeeds_once_the_key_expired(local_store):
+    store = local_store
     op(store, "put", table="locks", key="job", value="a", ttl=5, if_absent=True, now=0.0)
     assert op(store, "put", table="locks", key="job", value="b", if_absent=True, now=4.0) is False
     assert op(store, "put", table="locks", key="job", value="b", if_absent=True, now=5.0) is True
 
 
-def test_incr_ttl_applies_on_creation_only(store):
+def test_incr_ttl_applies_on_creation_only(local_store):
+    store = local_store
     op(store, "incr", table="rate", key="ip", ttl=60, now=0.0)
     op(store, "incr", table="rate", key="ip", ttl=60, now=59.0)
     assert op(store, "get", table="rate", key="ip", now=59.5) == 2
@@ -279,7 +326,8 @@ def test_bad_ttl_is_refused(store, ttl):
         op(store, "put", table="t", key="k", value=1, ttl=ttl)
 
 
-def test_expire_counts_and_bumps_version(store):
+def test_expire_counts_and_bumps_version(local_store):
+    store = local_store
     for i in range(3):
         op(store, "put", table="t", key=i, value=i, ttl=i + 1, now=0.0)
     version = store.version
@@ -288,7 +336,8 @@ def test_expire_counts_and_bumps_version(store):
     assert store.expire(2.0) == 0
 
 
-def test_version_counts_mutations_only(store):
+def test_version_counts_mutations_only(local_store):
+    store = local_store
     op(store, "put", table="t", key="k", value=1)
     version = store.version
     op(store, "get", table="t", key="k")

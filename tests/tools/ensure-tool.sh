@@ -1,6 +1,7 @@
 #!/bin/sh
 # ensure-tool.sh BINARY PACKAGE: make sure BINARY exists for the integration tests that drive it
-# (nginx for tests/core/test_uwsgi_nginx.py, h2load from nghttp2-client for tests/http2/).
+# (nginx for tests/core/test_uwsgi_nginx.py, h2load from nghttp2-client for tests/http2/,
+# redis-server for the stash-on-Redis tests in tests/dirty/).
 #
 # Installs the Debian package PACKAGE with apt-get when BINARY is missing and we are root. Never
 # fails the build: when it cannot be installed it says why, and the tests that need it skip with

@@ -44,7 +44,7 @@ def build_registry(plugins: PluginManager) -> Registry:
 
 def print_config(cfg: Config) -> None:
     for name, value in cfg.items():
-        print(f"{name} = {value!r}")
+        print(f"{name} = {cfg.registry.get(name).shown(value)!r}")
 
 
 def check_config(cfg: Config) -> int:

@@ -42,6 +42,10 @@ class Setting:
 
     Server hooks are settings whose value is a callable; ``hook_arity`` is the number of
     positional arguments the hook is called with (validated when set), or ``None`` for non-hooks.
+
+    ``redact`` is for values that may hold a secret (a password in a URL): it returns the value
+    as ``--print-config`` and the control socket's ``show config`` display it (see
+    :meth:`shown`). The validator's error messages must not repeat such a value either.
     """
 
     name: str
@@ -59,6 +63,13 @@ class Setting:
     hook_arity: int | tuple[int, ...] | None = None
     short_help: str | None = None
     choices: tuple[str, ...] | None = None
+    redact: Callable[[Any], Any] | None = None
+
+    def shown(self, value: Any) -> Any:
+        """``value`` as it may be displayed: through ``redact`` when the setting has one."""
+        if self.redact is None or value is None:
+            return value
+        return self.redact(value)
 
     def validate(self, value: Any) -> Any:
         """Return the typed value, or raise ConfigError naming this setting."""

@@ -94,12 +94,13 @@ def _kind(listener: Any) -> str:
 
 
 def config_data(cfg: Any) -> dict[str, Any]:
-    """Every setting's value except server hooks; ``raw_env`` shows variable names only."""
+    """Every setting's value except server hooks; ``raw_env`` shows variable names only, and a
+    setting with a ``redact`` function (a secret) shows what it returns."""
     data: dict[str, Any] = {}
     for setting in cfg.registry:
         if setting.hook_arity is not None:
             continue
-        value = cfg.get(setting.name)
+        value = setting.shown(cfg.get(setting.name))
         if setting.name == REDACTED_ENV and value:
             value = [str(item).split("=", 1)[0] + "=..." for item in value]
         data[setting.name] = jsonable(value)

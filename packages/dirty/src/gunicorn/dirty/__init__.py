@@ -29,6 +29,8 @@ from gunicorn.dirty.errors import (
     StashError,
     StashKeyNotFoundError,
     StashTableNotFoundError,
+    StashTimeoutError,
+    StashUnavailableError,
 )
 
 # name -> module that defines it; "" means the name is itself a submodule.
@@ -59,6 +61,8 @@ __all__ = [
     "StashError",
     "StashKeyNotFoundError",
     "StashTableNotFoundError",
+    "StashTimeoutError",
+    "StashUnavailableError",
     "close_dirty_client",
     "close_dirty_client_async",
     "get_dirty_client",

@@ -54,6 +54,7 @@ from gunicorn.dirty.errors import (
 from gunicorn.dirty.link import TransportLink
 from gunicorn.dirty.router import Call, Router
 from gunicorn.dirty.specs import parse_specs, resolve_limits
+from gunicorn.dirty.stash.redis_mode import arbiter_store
 from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
 from gunicorn.dirty.supervisor import Supervisor
@@ -117,7 +118,8 @@ class DirtyArbiter:
         self.specs = resolve_limits(specs, lambda path: _class_limit(classes.get(path)))
         self.allocator = Allocator(self.specs)
         self.broken: dict[str, DirtyError] = {}
-        self.stash = _make_stash(self.specs, classes, log)
+        # With dirty_stash_url the tables are in Redis: declared there, none held here.
+        self.stash = arbiter_store(_make_stash(self.specs, classes, log), log)
         self.stash_saver: StashSaver | None = None
         if cfg.dirty_stash_file:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,

@@ -8,7 +8,9 @@ after any number of commands and reloads, and the dirty arbiter is managed by me
 by signals.
 
 The plugin registers these only when a pool is configured; otherwise the core's placeholders
-answer ``show dirty`` (``enabled: false``) and ``dirty add|remove`` (an error).
+answer ``show dirty`` (``enabled: false``) and ``dirty add|remove`` (an error). With the stash
+in Redis (``dirty_stash_url``) the ``stash`` commands ask Redis directly, on a connection
+opened and closed per command like the arbiter's, and exist with or without a pool.
 
 Replies are JSON objects (the control codec is JSON): stash values are converted by
 :func:`jsonable_value`, which tags ``bytes`` as ``{"type": "bytes", "base64": ...}``.
@@ -35,8 +37,11 @@ from gunicorn.dirty.errors import (
     DirtyTimeoutError,
     StashKeyNotFoundError,
     StashTableNotFoundError,
+    StashUnavailableError,
 )
-from gunicorn.dirty.stash.store import key_text
+from gunicorn.dirty.stash.backend import ArbiterBackend, StashBackend
+from gunicorn.dirty.stash.config import DEFAULT_PREFIX
+from gunicorn.dirty.stash.rules import key_text
 
 Handler = Callable[[list[str]], dict[str, Any]]
 
@@ -46,21 +51,27 @@ REQUEST_TIMEOUT = 5.0
 
 
 class DirtyCommands:
-    """The command handlers for one master, talking to the dirty arbiter at ``socket_path``."""
+    """The command handlers for one master, talking to the dirty arbiter at ``socket_path``
+    (``None``: no pool) and to the stash in Redis at ``stash_url`` (``None``: in the arbiter)."""
 
-    def __init__(self, socket_path: str, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(self, socket_path: str | None, timeout: float = REQUEST_TIMEOUT, *,
+                 stash_url: str | None = None, stash_prefix: str = DEFAULT_PREFIX) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self.stash_url = stash_url
+        self.stash_prefix = stash_prefix
 
     def handlers(self) -> dict[str, Handler]:
         """``{"command words": handler}`` for the ``control_commands`` plugin hook."""
-        return {
+        pool = {
             "show dirty": _handler(self.show_dirty, "show dirty",
                                    "dirty arbiter, dirty workers and apps"),
             "dirty add": _handler(self.dirty_add, "dirty add [N]",
                                   "run N more dirty workers (default 1)"),
             "dirty remove": _handler(self.dirty_remove, "dirty remove [N]",
                                      "run N fewer dirty workers (default 1)"),
+        }
+        stash = {
             "stash tables": _handler(self.stash_tables, "stash tables",
                                      "stash tables with their key counts"),
             "stash keys": _handler(self.stash_keys, "stash keys TABLE [PATTERN]",
@@ -68,6 +79,10 @@ class DirtyCommands:
             "stash get": _handler(self.stash_get, "stash get TABLE KEY",
                                   "the value of one stash key"),
         }
+        commands = pool if self.socket_path else {}
+        if self.socket_path or self.stash_url:
+            commands.update(stash)
+        return commands
 
     # -- show dirty ---------------------------------------------------------------------------
 
@@ -135,7 +150,16 @@ class DirtyCommands:
         raise CommandError(f"no key {text!r} in stash table {table!r}")
 
     def _stash(self, payload: dict[str, Any]) -> Any:
-        return self._request(MessageType.STASH, payload)
+        """One stash operation, on a backend opened and closed for it."""
+        backend: StashBackend
+        if self.stash_url:
+            from gunicorn.dirty.stash.redis_backend import RedisBackend
+
+            backend = RedisBackend(self.stash_url, self.stash_prefix, self.timeout)
+        else:
+            backend = ArbiterBackend(self.socket_path, self.timeout)
+        with contextlib.closing(backend):
+            return self._answer(lambda: backend.call(payload))
 
     # -- the round trip -----------------------------------------------------------------------
 
@@ -143,18 +167,26 @@ class DirtyCommands:
         """One frame to the dirty arbiter on a client closed before returning."""
         client = DirtyClient(self.socket_path, timeout=self.timeout)
         with contextlib.closing(client):
-            try:
-                return client.request(kind, payload)
-            except DirtyConnectionError as exc:
-                raise CommandError(f"the dirty arbiter is not running (it may be restarting): "
-                                   f"{exc}") from exc
-            except DirtyTimeoutError as exc:
-                raise CommandError(f"the dirty arbiter did not answer within "
-                                   f"{self.timeout:g}s") from exc
-            except (StashTableNotFoundError, StashKeyNotFoundError) as exc:
+            return self._answer(lambda: client.request(kind, payload))
+
+    def _answer(self, run: Callable[[], Any]) -> Any:
+        """``run()``, its failures turned into messages for the operator."""
+        try:
+            return run()
+        except StashUnavailableError as exc:  # before DirtyConnectionError: it is one too
+            raise CommandError(str(exc)) from exc
+        except DirtyConnectionError as exc:
+            raise CommandError(f"the dirty arbiter is not running (it may be restarting): "
+                               f"{exc}") from exc
+        except DirtyTimeoutError as exc:
+            raise CommandError(f"the dirty arbiter did not answer within "
+                               f"{self.timeout:g}s") from exc
+        except (StashTableNotFoundError, StashKeyNotFoundError) as exc:
+            raise CommandError(str(exc)) from exc
+        except DirtyError as exc:
+            if self.stash_url:
                 raise CommandError(str(exc)) from exc
-            except DirtyError as exc:
-                raise CommandError(f"the dirty arbiter refused: {exc}") from exc
+            raise CommandError(f"the dirty arbiter refused: {exc}") from exc
 
 
 def jsonable_value(value: Any) -> Any:

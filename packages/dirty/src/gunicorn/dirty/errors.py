@@ -19,7 +19,11 @@ in a registry and rebuilds an instance of the *same class* with the same fields,
         ├── DirtySerializationError    31   value not msgpack-able (local; also a TypeError)
         └── StashError                 40   stash failure (gunicorn.dirty.stash)
             ├── StashTableNotFoundError 41  ``table``
-            └── StashKeyNotFoundError  42   ``table``, ``key`` (also a KeyError)
+            ├── StashKeyNotFoundError  42   ``table``, ``key`` (also a KeyError)
+            └── StashUnavailableError  43   ``address``: the stash's Redis is unreachable
+                │                           (also a DirtyConnectionError)
+                └── StashTimeoutError  44   ... or did not answer in ``timeout`` seconds
+                                            (also a DirtyTimeoutError)
 
 Rebuilding never calls the subclass ``__init__`` (its signature is for raisers, not for the
 wire): it restores ``message`` and the class's declared ``fields`` directly. A user-defined
@@ -52,6 +56,8 @@ class ErrorCode(IntEnum):
     STASH = 40
     STASH_TABLE_NOT_FOUND = 41
     STASH_KEY_NOT_FOUND = 42
+    STASH_UNAVAILABLE = 43
+    STASH_TIMEOUT = 44
 
 
 class DirtyError(GunicornError):
@@ -253,6 +259,39 @@ class StashKeyNotFoundError(StashError, KeyError):
         super().__init__(message or f"key {key!r} not found in stash table {table}")
 
 
+class StashUnavailableError(StashError, DirtyConnectionError):
+    """The store holding the stash (Redis, with ``dirty_stash_url``) cannot be reached, or the
+    connection dropped. ``address`` names it without credentials. Also a
+    :class:`DirtyConnectionError`, which is what an unreachable dirty arbiter raises, so one
+    ``except`` serves both backends. The call may be retried: nothing was stored unless the
+    connection dropped after the request was sent."""
+
+    code = ErrorCode.STASH_UNAVAILABLE
+    fields = ("address",)
+
+    def __init__(self, message: str = "the stash is unreachable",
+                 address: str | None = None) -> None:
+        self.address = address
+        self.socket_path = None
+        DirtyError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StashTimeoutError(StashUnavailableError, DirtyTimeoutError):
+    """The stash's Redis did not answer within ``timeout`` seconds. The operation may or may not
+    have been applied. Also a :class:`DirtyTimeoutError`, as for the in-arbiter store."""
+
+    code = ErrorCode.STASH_TIMEOUT
+    fields = ("address", "timeout")
+
+    def __init__(self, message: str = "the stash did not answer in time",
+                 address: str | None = None, timeout: float | None = None) -> None:
+        self.timeout = timeout
+        super().__init__(message, address)
+
+
 ERROR_CLASSES: MappingProxyType[int, type[DirtyError]] = MappingProxyType(
     {
         cls.code: cls
@@ -271,6 +310,8 @@ ERROR_CLASSES: MappingProxyType[int, type[DirtyError]] = MappingProxyType(
             StashError,
             StashTableNotFoundError,
             StashKeyNotFoundError,
+            StashUnavailableError,
+            StashTimeoutError,
         )
     }
 )

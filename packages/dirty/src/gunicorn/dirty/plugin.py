@@ -2,7 +2,8 @@
 
 It contributes the ``dirty_*`` settings, checks the app specs before anything forks, asks the
 core to supervise the dirty arbiter as a sidecar, and exports the arbiter's socket path to HTTP
-workers as ``GUNICORN_DIRTY_SOCKET``.
+workers as ``GUNICORN_DIRTY_SOCKET`` (and, with ``dirty_stash_url``, where the stash is in
+Redis: ``GUNICORN_DIRTY_STASH_URL`` and ``GUNICORN_DIRTY_STASH_PREFIX``).
 
 The socket path is chosen once per master (a private ``0700`` directory made by
 ``tempfile.mkdtemp``), so it stays the same when the dirty arbiter is restarted and running HTTP
@@ -47,13 +48,16 @@ class DirtyPlugin:
         registry.add_all(SETTINGS)
 
     def configure(self, cfg: Config) -> None:
-        """Reject malformed ``dirty_apps`` entries (exit 2, one line naming the entry)."""
+        """Reject malformed ``dirty_apps`` entries, and a stash on Redis that cannot work (no
+        redis client, or ``dirty_stash_file`` too): exit 2, one line naming the setting."""
         from gunicorn.dirty.specs import parse_specs
+        from gunicorn.dirty.stash.config import check_settings
 
         try:
             parse_specs(cfg.dirty_apps)
         except ValueError as exc:
             raise ConfigError("dirty_apps", str(exc)) from None
+        check_settings(cfg)  # dirty_stash_url: the redis extra, not with dirty_stash_file
 
     def socket_path(self) -> str:
         """The dirty arbiter's socket path, created on first use in this (master) process."""
@@ -63,9 +67,12 @@ class DirtyPlugin:
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
     def worker_environ(self, cfg: Config) -> dict[str, str]:
-        if not enabled(cfg):
-            return {}
-        return {SOCKET_ENV: self.socket_path()}
+        from gunicorn.dirty.stash.config import stash_environ
+
+        env = stash_environ(cfg)  # the stash in Redis works with or without a pool
+        if enabled(cfg):
+            env[SOCKET_ENV] = self.socket_path()
+        return env
 
     def sidecars(self, cfg: Config) -> list[SidecarSpec]:
         if not enabled(cfg):
@@ -83,13 +90,17 @@ class DirtyPlugin:
         """``show dirty``, ``dirty add|remove`` and ``stash ...`` (see docs/ctl.md).
 
         Without a pool there is nothing to ask: the core's placeholders answer ``show dirty``
-        with ``enabled: false`` and ``dirty add|remove`` with an error, and ``stash`` is unknown.
+        with ``enabled: false`` and ``dirty add|remove`` with an error, and ``stash`` is unknown
+        unless the stash is in Redis (``dirty_stash_url``).
         """
-        if not enabled(cfg):
+        if not enabled(cfg) and not cfg.dirty_stash_url:
             return {}
         from gunicorn.dirty.control import DirtyCommands
+        from gunicorn.dirty.stash.config import stash_prefix
 
-        return DirtyCommands(self.socket_path()).handlers()
+        return DirtyCommands(self.socket_path() if enabled(cfg) else None,
+                             stash_url=cfg.dirty_stash_url,
+                             stash_prefix=stash_prefix(cfg)).handlers()
 
 
 def pidfile_path(cfg: Config) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from gunicorn.config import validators as v
 from gunicorn.config.registry import Setting
+from gunicorn.dirty.stash import config as stash_config
 
 SECTION = "Dirty Arbiters"
 HOOKS_SECTION = "Dirty Arbiter Hooks"
@@ -159,6 +160,43 @@ SETTINGS = (
             "How often, in seconds, the dirty arbiter writes `dirty_stash_file` when the stash "
             "changed (in a background thread). 0 saves only when the dirty arbiter stops. "
             "Changes made after the last save are lost if the dirty arbiter is killed."
+        ),
+    ),
+    # -- the stash on Redis (docs/scaling.md) --
+    Setting(
+        name="dirty_stash_url",
+        section=SECTION,
+        cli=("--dirty-stash-url",),
+        meta="URL",
+        default=None,
+        validator=stash_config.validate_url,
+        redact=stash_config.redact_setting,
+        short_help="Keep the stash tables in Redis at this URL, shared by every host.",
+        doc=(
+            "Keep the stash tables in a Redis server instead of the dirty arbiter's memory, so "
+            "that servers on several hosts share them: `redis://[[user]:password@]host[:port]"
+            "[/db]`, `rediss://...` for TLS, or `unix:///path/to/redis.sock?db=N`. Every HTTP "
+            "worker, dirty arbiter and dirty worker then reaches Redis directly; the API and "
+            "its errors stay the same, and the stash works even without a dirty pool. Needs "
+            "the `gunicorn-dirty[redis]` extra. Cannot be combined with `dirty_stash_file`: "
+            "Redis persists the tables itself (RDB/AOF). The password is never shown by "
+            "`--print-config`, `show config`, logs or errors. See docs/scaling.md."
+        ),
+    ),
+    Setting(
+        name="dirty_stash_prefix",
+        section=SECTION,
+        cli=("--dirty-stash-prefix",),
+        meta="STRING",
+        default=None,
+        default_doc="proc_name",
+        validator=stash_config.validate_prefix,
+        short_help="The prefix of the stash's Redis keys (default: the process name).",
+        doc=(
+            "With `dirty_stash_url`, every Redis key of the stash starts with `{PREFIX}:`, so "
+            "the servers of one application share their tables and nothing else in the same "
+            "Redis database is touched. Unset: `proc_name` (`gunicorn` when that is unset "
+            "too): give each application on one Redis its own name or prefix. No `{` or `}`."
         ),
     ),
 )

@@ -13,26 +13,43 @@
     # asyncio (FastAPI, Starlette, ASGI): the same functions prefixed with "a", awaited
     user = await stash.aget("sessions", "user:1")
 
-The module functions use the calling thread's (or event loop's) cached dirty client, i.e. the
-socket in ``GUNICORN_DIRTY_SOCKET``; :class:`StashClient` / :class:`AsyncStashClient` take an
-explicit socket path and timeout. Tables live in the dirty arbiter's memory: they survive any
-dirty worker crash, and with the ``dirty_stash_file`` setting also a restart. See docs/stash.md.
+Where the tables live is the backend's business (a :class:`StashBackend`): by default the
+dirty arbiter's memory, reached through the calling thread's (or event loop's) cached dirty
+client on ``GUNICORN_DIRTY_SOCKET``; with the ``dirty_stash_url`` setting a Redis server shared
+by every host (``GUNICORN_DIRTY_STASH_URL``), reached straight from each process. The API and
+its errors are the same with both. :class:`StashClient` / :class:`AsyncStashClient` take an
+explicit socket path, backend and timeout. See docs/stash.md and docs/scaling.md.
+
+Everything is loaded on first use (module ``__getattr__``), so the settings can import
+:mod:`gunicorn.dirty.stash.config` before anything forks without pulling in msgpack or sockets.
 """
 
 from __future__ import annotations
 
-from gunicorn.dirty.errors import StashError, StashKeyNotFoundError, StashTableNotFoundError
-from gunicorn.dirty.stash.client import AsyncStashClient, StashClient
-from gunicorn.dirty.stash.table import AsyncStashTable, StashTable
+import importlib
+from typing import Any
+
+from gunicorn.dirty.errors import (
+    StashError,
+    StashKeyNotFoundError,
+    StashTableNotFoundError,
+    StashTimeoutError,
+    StashUnavailableError,
+)
 
 __all__ = [
+    "ArbiterBackend",
     "AsyncStashClient",
     "AsyncStashTable",
+    "RedisBackend",
+    "StashBackend",
     "StashClient",
     "StashError",
     "StashKeyNotFoundError",
     "StashTable",
     "StashTableNotFoundError",
+    "StashTimeoutError",
+    "StashUnavailableError",
     "aclear",
     "acount",
     "adelete",
@@ -65,40 +82,29 @@ __all__ = [
     "values",
 ]
 
-# These clients own no connection and no mutable state: each call goes through the per-thread /
-# per-loop cached dirty client, so sharing them module-wide is safe across threads and forks.
-_SYNC = StashClient()
-_ASYNC = AsyncStashClient()
-
+_CLASSES = {
+    "ArbiterBackend": "gunicorn.dirty.stash.backend",
+    "StashBackend": "gunicorn.dirty.stash.backend",
+    "RedisBackend": "gunicorn.dirty.stash.redis_backend",
+    "StashClient": "gunicorn.dirty.stash.client",
+    "AsyncStashClient": "gunicorn.dirty.stash.client",
+    "StashTable": "gunicorn.dirty.stash.mapping",
+    "AsyncStashTable": "gunicorn.dirty.stash.mapping",
+}
 # The module functions are the default clients' bound methods (same signatures and docs).
-put = _SYNC.put
-get = _SYNC.get
-delete = _SYNC.delete
-incr = _SYNC.incr
-exists = _SYNC.exists
-keys = _SYNC.keys
-items = _SYNC.items
-values = _SYNC.values
-count = _SYNC.count
-clear = _SYNC.clear
-info = _SYNC.info
-ensure = _SYNC.ensure
-delete_table = _SYNC.delete_table
-tables = _SYNC.tables
-table = _SYNC.table
+_FUNCTIONS = ("put", "get", "delete", "incr", "exists", "keys", "items", "values", "count",
+              "clear", "info", "ensure", "delete_table", "tables", "table")
 
-aput = _ASYNC.put
-aget = _ASYNC.get
-adelete = _ASYNC.delete
-aincr = _ASYNC.incr
-aexists = _ASYNC.exists
-akeys = _ASYNC.keys
-aitems = _ASYNC.items
-avalues = _ASYNC.values
-acount = _ASYNC.count
-aclear = _ASYNC.clear
-ainfo = _ASYNC.info
-aensure = _ASYNC.ensure
-adelete_table = _ASYNC.delete_table
-atables = _ASYNC.tables
-atable = _ASYNC.table
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        value = getattr(importlib.import_module(_CLASSES[name]), name)
+    elif name in _FUNCTIONS:
+        value = getattr(importlib.import_module("gunicorn.dirty.stash.client").DEFAULT, name)
+    elif name.startswith("a") and name[1:] in _FUNCTIONS:
+        value = getattr(importlib.import_module("gunicorn.dirty.stash.client").ADEFAULT,
+                        name[1:])
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # cache: later lookups skip this function
+    return value

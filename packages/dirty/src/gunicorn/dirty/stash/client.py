@@ -1,39 +1,41 @@
 """Stash clients: :class:`StashClient` (blocking) and :class:`AsyncStashClient` (asyncio).
 
-Both send STASH frames to the dirty arbiter over the same connection as dirty calls, through
-:meth:`DirtyClient.request` / :meth:`DirtyClient.request_async`; the arbiter answers from its
-tables without involving a dirty worker. Payloads come from :mod:`.payloads`, shared by both.
+Both build request maps with :mod:`.payloads` and hand them to a
+:class:`~gunicorn.dirty.stash.backend.StashBackend`: the dirty arbiter (STASH frames on the
+same connection as dirty calls) or Redis (``dirty_stash_url``).
 
-With ``socket_path=None`` (the default) a client owns no connection: each call uses the cached
-per-thread (``get_dirty_client``) or per-event-loop (``get_dirty_client_async``) dirty client,
-so one ``StashClient`` may be shared by threads and survives ``os.fork``. With an explicit
-``socket_path`` the client opens its own connection on first use; ``close()`` it when done.
+With neither ``socket_path`` nor ``backend`` (the default) a client owns no connection: each
+call goes to :func:`~gunicorn.dirty.stash.backend.default_backend`, the backend this process
+was configured with (the cached per-thread / per-loop dirty client, or this process's Redis
+connection pool), so one ``StashClient`` may be shared by threads and survives ``os.fork``.
+With ``socket_path`` the client opens its own connection to that dirty arbiter, and with
+``backend`` it uses the one given; ``close()`` it when done.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gunicorn.dirty.client import DirtyClient, get_dirty_client, get_dirty_client_async
-from gunicorn.dirty.codec import MessageType
 from gunicorn.dirty.errors import StashKeyNotFoundError, StashTableNotFoundError
 from gunicorn.dirty.stash import payloads
+from gunicorn.dirty.stash.backend import ArbiterBackend, StashBackend, default_backend
 from gunicorn.dirty.stash.payloads import UNSET
 from gunicorn.dirty.stash.store import StashOp
 
 if TYPE_CHECKING:
-    from gunicorn.dirty.stash.table import AsyncStashTable, StashTable
+    from gunicorn.dirty.stash.mapping import AsyncStashTable, StashTable
 
-_STASH = MessageType.STASH
 _MISSING = (StashKeyNotFoundError, StashTableNotFoundError)
 
 
 class StashClient:
-    """Blocking access to the stash tables held by the dirty arbiter.
+    """Blocking access to the stash tables (in the dirty arbiter, or in Redis).
 
-    ``timeout`` bounds each operation in seconds (``None``: the dirty client's own timeout,
-    30 s by default). Every method raises :class:`~gunicorn.dirty.errors.DirtyTimeoutError` or
-    :class:`~gunicorn.dirty.errors.DirtyConnectionError` when the arbiter does not answer,
+    ``timeout`` bounds each operation in seconds (``None``: 30 s, the dirty client's). Every
+    method raises :class:`~gunicorn.dirty.errors.DirtyTimeoutError` or
+    :class:`~gunicorn.dirty.errors.DirtyConnectionError` when the store does not answer (with
+    Redis their subclasses :class:`~gunicorn.dirty.errors.StashTimeoutError` and
+    :class:`~gunicorn.dirty.errors.StashUnavailableError`, naming the server),
     :class:`~gunicorn.dirty.errors.DirtySerializationError` (naming the type) for a key or
     value that msgpack cannot carry, and :class:`~gunicorn.dirty.errors.StashError` for a bad
     request. Tables are created by :meth:`put`, :meth:`incr`, :meth:`ensure` or
@@ -41,26 +43,21 @@ class StashClient:
     :class:`~gunicorn.dirty.errors.StashTableNotFoundError` unless documented otherwise.
     """
 
-    def __init__(self, socket_path: str | None = None, timeout: float | None = None) -> None:
+    def __init__(self, socket_path: str | None = None, timeout: float | None = None, *,
+                 backend: StashBackend | None = None) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
-        self._own: DirtyClient | None = None
-
-    def _client(self) -> DirtyClient:
-        if self.socket_path is None:
-            return get_dirty_client()
-        if self._own is None:
-            self._own = DirtyClient(self.socket_path, timeout=self.timeout or 30.0)
-        return self._own
+        if backend is None and socket_path is not None:
+            backend = ArbiterBackend(socket_path, timeout)
+        self.backend = backend
 
     def _call(self, payload: dict[str, Any]) -> Any:
-        return self._client().request(_STASH, payload, self.timeout)
+        return (self.backend or default_backend(self.timeout)).call(payload)
 
     def close(self) -> None:
-        """Close the connection this client opened (no-op with the default socket path)."""
-        if self._own is not None:
-            self._own.close()
-            self._own = None
+        """Close this client's backend (no-op for the default one, which is shared)."""
+        if self.backend is not None:
+            self.backend.close()
 
     def __enter__(self) -> StashClient:
         return self
@@ -144,7 +141,7 @@ class StashClient:
 
     def table(self, name: str) -> StashTable:
         """A dict-like view of table ``name`` through this client (no round trip)."""
-        from gunicorn.dirty.stash.table import StashTable
+        from gunicorn.dirty.stash.mapping import StashTable
 
         return StashTable(name, self)
 
@@ -153,29 +150,25 @@ class AsyncStashClient:
     """The asyncio twin of :class:`StashClient`: the same methods, as coroutines.
 
     Awaiting never blocks the event loop, and many tasks may share one client (their
-    requests are multiplexed on one connection per loop). Errors are those of
+    requests share the loop's connections). Arguments and errors are those of
     :class:`StashClient`.
     """
 
-    def __init__(self, socket_path: str | None = None, timeout: float | None = None) -> None:
+    def __init__(self, socket_path: str | None = None, timeout: float | None = None, *,
+                 backend: StashBackend | None = None) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
-        self._own: DirtyClient | None = None
+        if backend is None and socket_path is not None:
+            backend = ArbiterBackend(socket_path, timeout)
+        self.backend = backend
 
     async def _call(self, payload: dict[str, Any]) -> Any:
-        if self.socket_path is None:
-            client = await get_dirty_client_async()
-        else:
-            if self._own is None:
-                self._own = DirtyClient(self.socket_path, timeout=self.timeout or 30.0)
-            client = self._own
-        return await client.request_async(_STASH, payload, self.timeout)
+        return await (self.backend or default_backend(self.timeout)).acall(payload)
 
     async def aclose(self) -> None:
-        """Close the connection this client opened (no-op with the default socket path)."""
-        if self._own is not None:
-            own, self._own = self._own, None
-            await own.close_async()
+        """Close this client's backend (no-op for the default one, which is shared)."""
+        if self.backend is not None:
+            await self.backend.aclose()
 
     async def __aenter__(self) -> AsyncStashClient:
         return self
@@ -246,6 +239,12 @@ class AsyncStashClient:
 
     def table(self, name: str) -> AsyncStashTable:
         """An async view of table ``name`` (``await t.get(k)``, ``await t.put(k, v)``, ...)."""
-        from gunicorn.dirty.stash.table import AsyncStashTable
+        from gunicorn.dirty.stash.mapping import AsyncStashTable
 
         return AsyncStashTable(name, self)
+
+
+# The clients behind the module functions (``stash.put`` is ``DEFAULT.put``). They own no
+# connection and no mutable state, so sharing them module-wide is safe across threads and forks.
+DEFAULT = StashClient()
+ADEFAULT = AsyncStashClient()

@@ -16,7 +16,6 @@ no operation ever sees an expired key.
 
 from __future__ import annotations
 
-import fnmatch
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -25,11 +24,21 @@ from typing import Any
 
 from gunicorn.dirty.errors import StashError, StashKeyNotFoundError, StashTableNotFoundError
 from gunicorn.dirty.stash import persist
+from gunicorn.dirty.stash.rules import (
+    INT_MAX,
+    INT_MIN,
+    check_delta,
+    check_key,
+    check_table,
+    check_ttl,
+    is_int,
+    key_text,
+    matching,
+    not_an_int,
+    overflow,
+)
 
-# msgpack carries integers in [-2**63, 2**64 - 1]; a counter is kept in the signed range so it
-# can always travel back to the caller.
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
+__all__ = ["StashOp", "StashStore", "key_text"]
 
 # Sentinel for "no if_value given": None is a legitimate stored value.
 _ABSENT = object()
@@ -122,14 +131,14 @@ class StashStore:
     def ensure(self, names: Iterable[str]) -> None:
         """Create each table of ``names`` that does not exist yet (``DirtyApp.stashes``)."""
         for name in names:
-            self._create(_check_table(name))
+            self._create(check_table(name))
 
     def expire(self, now: float) -> int:
         """Remove every key whose deadline is ``<= now``; return how many were removed."""
         heap = self._heap
         removed = 0
         while heap and heap[0][0] <= now:
-            _deadline, ticket, name, key = heapq.heappop(heap)
+            _due, ticket, name, key = heapq.heappop(heap)
             table = self._tables.get(name)
             if table is None:
                 continue
@@ -170,9 +179,9 @@ class StashStore:
 
     def restore(self, name: str, entries: Iterable[tuple[Any, Any, float | None]]) -> None:
         """Replace table ``name`` with ``entries`` (as :meth:`entries` gives them)."""
-        table = self._tables[_check_table(name)] = _Table()
+        table = self._tables[check_table(name)] = _Table()
         for key, value, deadline in entries:
-            self._set(name, table, _check_key(key), value, deadline)
+            self._set(name, table, check_key(key), value, deadline)
         self.version += 1
 
     # -- helpers ------------------------------------------------------------------------------
@@ -185,7 +194,7 @@ class StashStore:
         return table
 
     def _existing(self, payload: dict[str, Any]) -> tuple[str, _Table]:
-        name = _check_table(payload.get("table"))
+        name = check_table(payload.get("table"))
         table = self._tables.get(name)
         if table is None:
             raise StashTableNotFoundError(name)
@@ -211,8 +220,8 @@ class StashStore:
     # -- operations ---------------------------------------------------------------------------
 
     def _op_put(self, p: dict[str, Any], now: float) -> bool:
-        name = _check_table(p.get("table"))
-        key = _check_key(p.get("key"))
+        name = check_table(p.get("table"))
+        key = check_key(p.get("key"))
         if "value" not in p:
             raise StashError("stash put needs a value")
         deadline = _deadline(p.get("ttl"), now)
@@ -224,7 +233,7 @@ class StashStore:
 
     def _op_get(self, p: dict[str, Any], now: float) -> Any:
         name, table = self._existing(p)
-        key = _check_key(p.get("key"))
+        key = check_key(p.get("key"))
         try:
             return table.data[key]
         except KeyError:
@@ -232,7 +241,7 @@ class StashStore:
 
     def _op_delete(self, p: dict[str, Any], now: float) -> bool:
         _name, table = self._existing(p)
-        key = _check_key(p.get("key"))
+        key = check_key(p.get("key"))
         if key not in table.data:
             return False
         # if_value makes release-a-lock safe: only the holder's token deletes the key.
@@ -243,42 +252,42 @@ class StashStore:
         return True
 
     def _op_incr(self, p: dict[str, Any], now: float) -> int:
-        name = _check_table(p.get("table"))
-        key = _check_key(p.get("key"))
-        delta = p.get("delta", 1)
-        if not _is_int(delta):
-            raise StashError(f"incr delta must be an int, not {type(delta).__name__}")
+        name = check_table(p.get("table"))
+        key = check_key(p.get("key"))
+        delta = check_delta(p.get("delta", 1))
+        # Checked even when the key exists (and keeps its expiry): a bad request is bad
+        # whatever the table holds.
+        deadline = _deadline(p.get("ttl"), now)
+        if not INT_MIN <= delta <= INT_MAX:
+            raise overflow(name, key)
         table = self._create(name)
         if key in table.data:
             current = table.data[key]
-            if not _is_int(current):
-                raise StashError(f"cannot incr {key!r} in stash table {name!r}: "
-                                 f"its value is a {type(current).__name__}, not an int")
+            if not is_int(current):
+                raise not_an_int(name, key, current)
             value = current + delta
-            if not _INT_MIN <= value <= _INT_MAX:
-                raise StashError(f"incr of {key!r} in stash table {name!r} overflows int64")
+            if not INT_MIN <= value <= INT_MAX:
+                raise overflow(name, key)
             # The key keeps the expiry it was created with (a counter window stays fixed).
             table.data[key] = value
             self.version += 1
             return value
-        if not _INT_MIN <= delta <= _INT_MAX:
-            raise StashError(f"incr of {key!r} in stash table {name!r} overflows int64")
-        self._set(name, table, key, delta, _deadline(p.get("ttl"), now))
+        self._set(name, table, key, delta, deadline)
         return delta
 
     def _op_keys(self, p: dict[str, Any], now: float) -> list[Any]:
         _name, table = self._existing(p)
-        return list(_matching(table.data, p.get("pattern")))
+        return list(matching(table.data, p.get("pattern")))
 
     def _op_items(self, p: dict[str, Any], now: float) -> list[list[Any]]:
         _name, table = self._existing(p)
         data = table.data
-        return [[key, data[key]] for key in _matching(data, p.get("pattern"))]
+        return [[key, data[key]] for key in matching(data, p.get("pattern"))]
 
     def _op_values(self, p: dict[str, Any], now: float) -> list[Any]:
         _name, table = self._existing(p)
         data = table.data
-        return [data[key] for key in _matching(data, p.get("pattern"))]
+        return [data[key] for key in matching(data, p.get("pattern"))]
 
     def _op_count(self, p: dict[str, Any], now: float) -> int:
         return len(self._existing(p)[1].data)
@@ -297,21 +306,21 @@ class StashStore:
         return _info(self._existing(p)[1])
 
     def _op_ensure(self, p: dict[str, Any], now: float) -> bool:
-        name = _check_table(p.get("table"))
+        name = check_table(p.get("table"))
         existed = name in self._tables
         self._create(name)
         return not existed
 
     def _op_exists(self, p: dict[str, Any], now: float) -> bool:
-        table = self._tables.get(_check_table(p.get("table")))
+        table = self._tables.get(check_table(p.get("table")))
         if table is None:
             return False
         if p.get("key") is None:
             return True
-        return _check_key(p["key"]) in table.data
+        return check_key(p["key"]) in table.data
 
     def _op_delete_table(self, p: dict[str, Any], now: float) -> bool:
-        table = self._tables.pop(_check_table(p.get("table")), None)
+        table = self._tables.pop(check_table(p.get("table")), None)
         if table is None:
             return False
         self.version += 1
@@ -325,47 +334,6 @@ def _info(table: _Table) -> dict[str, int]:
     return {"keys": len(table.data), "expiring": len(table.deadlines)}
 
 
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass, but True + 1 == 2 is never what a counter means.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_table(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise StashError(f"stash table name must be a non-empty str, not {name!r}")
-    return name
-
-
-def _check_key(key: Any) -> Any:
-    # Only hashable scalars: msgpack turns tuples into lists, so anything else could never be
-    # looked up again by the same spelling.
-    if isinstance(key, (str, int, bytes)) and not isinstance(key, bool):
-        return key
-    raise StashError(f"stash keys must be str, int or bytes, not {type(key).__name__}")
-
-
 def _deadline(ttl: Any, now: float) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise StashError(f"stash ttl must be a positive number of seconds, not {ttl!r}")
-    return now + ttl
-
-
-def key_text(key: Any) -> str:
-    """The text a glob pattern is matched against: str keys as they are, ints in decimal,
-    bytes decoded byte-for-character (latin-1), so every key can be matched."""
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bytes):
-        return key.decode("latin-1")
-    return str(key)
-
-
-def _matching(data: dict[Any, Any], pattern: Any) -> Iterator[Any]:
-    if pattern is None:
-        return iter(list(data))
-    if not isinstance(pattern, str):
-        raise StashError(f"stash key pattern must be a str, not {type(pattern).__name__}")
-    # fnmatchcase: the same result on every platform (fnmatch folds case on Windows).
-    return (key for key in list(data) if fnmatch.fnmatchcase(key_text(key), pattern))
+    seconds = check_ttl(ttl)
+    return None if seconds is None else now + seconds
