@@ -88,9 +88,10 @@ class SidecarSpec:
     exits while the server runs is respawned with exponential backoff (``backoff_min`` doubling up
     to ``backoff_max`` seconds; reset once it stayed up ``backoff_max`` seconds).
 
-    ``env`` is set in the child's environment before ``run``; ``pidfile``, when given, is written
-    by the arbiter with the child's pid and used at start to kill an orphan left by a previous run
-    of the same server.
+    ``env`` is set in the child's environment before ``run``. With ``orphan_record`` the arbiter
+    records the child (pid and start time) in its private runtime directory, and a master that
+    starts fresh stops the sidecar of that name a crashed master of the same server left running,
+    once the record proves the process is that sidecar (see :mod:`gunicorn.arbiter.orphans`).
     """
 
     name: str
@@ -99,7 +100,7 @@ class SidecarSpec:
     graceful_timeout: float = 30.0
     backoff_min: float = 0.5
     backoff_max: float = 30.0
-    pidfile: str | None = None
+    orphan_record: bool = False
 
 
 @dataclass(frozen=True, slots=True)

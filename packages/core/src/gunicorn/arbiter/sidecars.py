@@ -4,7 +4,7 @@ A plugin's ``sidecars(cfg)`` hook returns :class:`~gunicorn.plugins.SidecarSpec`
 module knows nothing about what a sidecar does (the dirty arbiter is one). The arbiter calls:
 
 * :meth:`SidecarSupervisor.kill_orphans` and :meth:`~SidecarSupervisor.start` once listeners are
-  bound and before the first worker is forked;
+  bound and before the first worker is forked (orphans: see :mod:`gunicorn.arbiter.orphans`);
 * :meth:`~SidecarSupervisor.reaped` from its ``waitpid`` loop (True when the pid was a sidecar);
 * :meth:`~SidecarSupervisor.tick` every loop turn (respawns that are due, SIGKILL for a sidecar
   that outlived its stop deadline) and :meth:`~SidecarSupervisor.next_deadline` to size its
@@ -27,11 +27,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from gunicorn import util
-from gunicorn.pidfile import pid_is_alive, read_pid
+from gunicorn.arbiter.orphans import SidecarRecords, server_identity
 from gunicorn.plugins import SidecarContext, SidecarSpec
 
 QUICK_STOP_GRACE = 2.0
-ORPHAN_GRACE = 1.0
 
 
 class _Sidecar:
@@ -70,6 +69,8 @@ class SidecarSupervisor:
         self._fork_guard = fork_guard
         self._sidecars: list[_Sidecar] = []
         self._stopping = False
+        self.records = SidecarRecords(
+            log, lambda: server_identity(cfg.proc_name, os.getcwd(), cfg.bind or []))
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -93,27 +94,14 @@ class SidecarSupervisor:
     # -- start --------------------------------------------------------------------------------
 
     def kill_orphans(self, specs: Iterable[SidecarSpec]) -> None:
-        """Stop a sidecar left running by a previous (crashed) master, named by its pidfile."""
-        for spec in specs:
-            if not spec.pidfile:
-                continue
-            pid = read_pid(spec.pidfile)
-            if pid is not None and pid != os.getpid() and pid_is_alive(pid):
-                self.log.warning("Killing orphaned sidecar %s (pid:%s)", spec.name, pid)
-                self._terminate_orphan(pid)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spec.pidfile)
+        """Stop the sidecars a previous (crashed) master of this server left running.
 
-    def _terminate_orphan(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + ORPHAN_GRACE
-        while time.monotonic() < deadline:
-            if not pid_is_alive(pid) or _is_zombie(pid):
-                return
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        Only specs with ``orphan_record`` have records; see :mod:`gunicorn.arbiter.orphans`
+        for what proves a recorded pid is our orphan before it is signalled.
+        """
+        for spec in specs:
+            if spec.orphan_record:
+                self.records.stop_orphan(spec.name)
 
     def start(self, specs: Iterable[SidecarSpec]) -> None:
         for spec in specs:
@@ -131,9 +119,8 @@ class SidecarSupervisor:
         sidecar.pid = pid
         sidecar.started_at = time.monotonic()
         sidecar.respawn_at = None
-        if spec.pidfile:
-            with open(spec.pidfile, "w") as fh:
-                fh.write(f"{pid}\n")
+        if spec.orphan_record:
+            self.records.record(spec.name, pid)
         self.log.info("Started sidecar %s (pid: %s)", spec.name, pid)
 
     def _run_child(self, spec: SidecarSpec) -> None:
@@ -166,9 +153,8 @@ class SidecarSupervisor:
         sidecar.pid = 0
         sidecar.kill_at = None
         spec = sidecar.spec
-        if spec.pidfile and read_pid(spec.pidfile) == pid:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spec.pidfile)
+        if spec.orphan_record:
+            self.records.forget(spec.name, pid)
         how = _describe_status(status)
         if self._stopping:
             self.log.info("Sidecar %s (pid:%s) stopped (%s)", spec.name, pid, how)
@@ -247,10 +233,3 @@ def _describe_status(status: int) -> str:
         return f"was killed by {name}"
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import stat
 import time
 from typing import Any
 
@@ -57,6 +56,8 @@ from gunicorn.dirty.specs import parse_specs, resolve_limits
 from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
 from gunicorn.dirty.supervisor import Supervisor
+from gunicorn.errors import UnsafePathError
+from gunicorn.private_dir import ensure_private_dir
 
 MONITOR_INTERVAL = 0.5
 
@@ -177,13 +178,10 @@ class DirtyArbiter:
         await self._shutdown()
 
     def _prepare_socket_dir(self) -> None:
-        directory = os.path.dirname(self.socket_path)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, 0o700)
-        info = os.lstat(directory)
-        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
-                or info.st_mode & 0o077):
-            raise DirtyError(f"{directory} is not a private directory owned by this user")
+        try:
+            ensure_private_dir(os.path.dirname(self.socket_path))
+        except UnsafePathError as exc:
+            raise DirtyError(str(exc)) from exc
 
     def _remove_socket(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -4,21 +4,20 @@ It contributes the ``dirty_*`` settings, checks the app specs before anything fo
 core to supervise the dirty arbiter as a sidecar, and exports the arbiter's socket path to HTTP
 workers as ``GUNICORN_DIRTY_SOCKET``.
 
-The socket path is chosen once per master (a private ``0700`` directory made by
-``tempfile.mkdtemp``), so it stays the same when the dirty arbiter is restarted and running HTTP
+The socket path is chosen once per master (a private ``0700`` directory with a random name,
+made and checked by :mod:`gunicorn.private_dir`), so it stays the same when the dirty arbiter is restarted and running HTTP
 workers simply reconnect.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.errors import ConfigError
 from gunicorn.plugins import SidecarContext, SidecarSpec
+from gunicorn.private_dir import make_private_tempdir
 
 if TYPE_CHECKING:
     from gunicorn.config import Config, Registry
@@ -58,8 +57,7 @@ class DirtyPlugin:
     def socket_path(self) -> str:
         """The dirty arbiter's socket path, created on first use in this (master) process."""
         if self._socket_dir is None:
-            self._socket_dir = tempfile.mkdtemp(prefix="gunicorn-dirty-")
-            os.chmod(self._socket_dir, 0o700)
+            self._socket_dir = make_private_tempdir("gunicorn-dirty-")
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
     def worker_environ(self, cfg: Config) -> dict[str, str]:
@@ -76,7 +74,7 @@ class DirtyPlugin:
             run=partial(_run_arbiter, path),
             env={SOCKET_ENV: path},
             graceful_timeout=float(cfg.dirty_graceful_timeout) + STOP_MARGIN,
-            pidfile=pidfile_path(cfg),
+            orphan_record=True,
         )]
 
     def control_commands(self, cfg: Config) -> dict[str, Any]:
@@ -90,18 +88,6 @@ class DirtyPlugin:
         from gunicorn.dirty.control import DirtyCommands
 
         return DirtyCommands(self.socket_path()).handlers()
-
-
-def pidfile_path(cfg: Config) -> str:
-    """Where the master records the dirty arbiter's pid, to kill an orphan on the next start.
-
-    Keyed by the proc name *and* the bind addresses and working directory, so two different
-    servers on one host never take each other's dirty arbiter for an orphan.
-    """
-    name = (cfg.proc_name or "gunicorn").replace("/", "_").replace(" ", "_")
-    identity = "|".join([os.getcwd(), *map(str, cfg.bind or [])])
-    digest = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:10]
-    return os.path.join(tempfile.gettempdir(), f"gunicorn-dirty-{name}-{digest}.pid")
 
 
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
