@@ -28,6 +28,8 @@ import struct
 from typing import Any
 
 from gunicorn import util
+from gunicorn.control.paths import resolve_socket_path
+from gunicorn.sockets import check_unix_socket_path
 
 BACKLOG = 16
 PROBE_TIMEOUT = 1.0
@@ -86,6 +88,20 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
     pid, uid, gid = UCRED.unpack(raw)
     return pid, uid, gid
+
+
+def check_control_socket(cfg: Any) -> None:
+    """Refuse, before anything forks, a control socket path that cannot work: too long for
+    AF_UNIX. Raises ConfigError("control_socket", ...)."""
+    if cfg.control_socket_disable:
+        return
+    path = resolve_socket_path(cfg.control_socket, cwd=cfg.chdir or None)
+    if path is None:
+        return  # no default location: the server warns and runs without one
+    hint = ("set control_socket to a shorter path, or --no-control-socket"
+            if cfg.control_socket else "the default comes from $XDG_RUNTIME_DIR or $HOME; set "
+            "control_socket to a shorter path, or --no-control-socket")
+    check_unix_socket_path("control_socket", path, hint)
 
 
 def open_control_socket(path: str, mode: int, log: Any) -> ControlSocket | None:

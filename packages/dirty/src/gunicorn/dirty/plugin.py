@@ -12,18 +12,21 @@ workers simply reconnect.
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.errors import ConfigError
 from gunicorn.plugins import SidecarContext, SidecarSpec
 from gunicorn.private_dir import make_private_tempdir
+from gunicorn.sockets import check_unix_socket_path
 
 if TYPE_CHECKING:
     from gunicorn.config import Config, Registry
 
 SOCKET_ENV = "GUNICORN_DIRTY_SOCKET"
 SOCKET_NAME = "arbiter.sock"
+SOCKET_DIR_PREFIX = "gunicorn-dirty-"
 # The master SIGKILLs the sidecar after its graceful timeout; the dirty arbiter needs a moment
 # beyond dirty_graceful_timeout to kill late workers and remove its socket.
 STOP_MARGIN = 2.0
@@ -46,18 +49,29 @@ class DirtyPlugin:
         registry.add_all(SETTINGS)
 
     def configure(self, cfg: Config) -> None:
-        """Reject malformed ``dirty_apps`` entries (exit 2, one line naming the entry)."""
+        """Reject malformed ``dirty_apps`` entries, and a socket path too long for AF_UNIX
+        (exit 2, one line naming the entry or the path)."""
         from gunicorn.dirty.specs import parse_specs
 
         try:
             parse_specs(cfg.dirty_apps)
         except ValueError as exc:
             raise ConfigError("dirty_apps", str(exc)) from None
+        if enabled(cfg):
+            check_unix_socket_path("TMPDIR", self._planned_socket_path(),
+                                   "the dirty arbiter's socket goes in TMPDIR; point TMPDIR "
+                                   "to a shorter directory")
+
+    def _planned_socket_path(self) -> str:
+        if self._socket_dir is not None:
+            return os.path.join(self._socket_dir, SOCKET_NAME)
+        # mkdtemp adds 8 random characters to the prefix.
+        return os.path.join(tempfile.gettempdir(), f"{SOCKET_DIR_PREFIX}XXXXXXXX", SOCKET_NAME)
 
     def socket_path(self) -> str:
         """The dirty arbiter's socket path, created on first use in this (master) process."""
         if self._socket_dir is None:
-            self._socket_dir = make_private_tempdir("gunicorn-dirty-")
+            self._socket_dir = make_private_tempdir(SOCKET_DIR_PREFIX)
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
     def worker_environ(self, cfg: Config) -> dict[str, str]:
