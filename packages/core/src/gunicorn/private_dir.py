@@ -63,6 +63,13 @@ def _describe_owner(uid: int) -> str:
     return f"uid {uid} ({name})" if name else f"uid {uid}"
 
 
+def _trusted_owners() -> str:
+    euid = os.geteuid()
+    if euid == 0:
+        return "this server's user (root)"
+    return f"this server's user ({_describe_owner(euid)}) or root"
+
+
 def check_directory(path: str, st: os.stat_result, private: bool) -> None:
     """Raise UnsafePathError unless ``st`` (from ``lstat`` or ``fstat`` of ``path``) is an
     acceptable private (``private=True``) or trusted directory."""
@@ -71,9 +78,8 @@ def check_directory(path: str, st: os.stat_result, private: bool) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{path} is not a directory")
     if not owner_is_trusted(st.st_uid):
-        raise UnsafePathError(
-            f"{path} is owned by {_describe_owner(st.st_uid)}, not by this server's user "
-            f"({_describe_owner(os.geteuid())}) or root")
+        raise UnsafePathError(f"{path} is owned by {_describe_owner(st.st_uid)}, "
+                              f"not by {_trusted_owners()}")
     mode = stat.S_IMODE(st.st_mode)
     if private and mode & 0o077:
         raise UnsafePathError(f"{path} has mode {mode:04o}; a private directory must be 0700")
@@ -172,8 +178,8 @@ def read_trusted_file(name: str, dir_fd: int | None = None,
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePathError(f"{name} is not a regular file")
         if not owner_is_trusted(st.st_uid):
-            raise UnsafePathError(f"{name} is owned by {_describe_owner(st.st_uid)}, not by "
-                                  f"this server's user ({_describe_owner(os.geteuid())}) or root")
+            raise UnsafePathError(f"{name} is owned by {_describe_owner(st.st_uid)}, "
+                                  f"not by {_trusted_owners()}")
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o022:
             raise UnsafePathError(f"{name} is writable by {_who_writes(mode)} "
