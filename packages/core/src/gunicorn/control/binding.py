@@ -111,8 +111,8 @@ def check_control_socket(cfg: Any) -> None:
                            "--no-control-socket")
     try:
         check_trusted_dir(os.path.dirname(path))
-    except FileNotFoundError:
-        return  # created private (0700) when the socket is opened
+    except OSError:
+        return  # missing: created private (0700) at open; unusable: one warning at open
     except UnsafePathError as exc:
         raise ConfigError("control_socket", (
             f"{exc}: another user could replace the socket ({origin}put control_socket in a "
