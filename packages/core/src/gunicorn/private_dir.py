@@ -54,7 +54,9 @@ def runtime_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"gunicorn-{os.geteuid()}")
 
 
-def owner_is_trusted(uid: int) -> bool:
+def uid_is_trusted(uid: int) -> bool:
+    """Root and this process's effective user: the owners (of files, of socket peers) the
+    server believes."""
     return uid in (os.geteuid(), 0)
 
 
@@ -77,7 +79,7 @@ def check_directory(path: str, st: os.stat_result, private: bool) -> None:
         raise UnsafePathError(f"{path} is a symbolic link")
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{path} is not a directory")
-    if not owner_is_trusted(st.st_uid):
+    if not uid_is_trusted(st.st_uid):
         raise UnsafePathError(f"{path} is owned by {_describe_owner(st.st_uid)}, "
                               f"not by {_trusted_owners()}")
     mode = stat.S_IMODE(st.st_mode)
@@ -177,7 +179,7 @@ def read_trusted_file(name: str, dir_fd: int | None = None,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePathError(f"{name} is not a regular file")
-        if not owner_is_trusted(st.st_uid):
+        if not uid_is_trusted(st.st_uid):
             raise UnsafePathError(f"{name} is owned by {_describe_owner(st.st_uid)}, "
                                   f"not by {_trusted_owners()}")
         mode = stat.S_IMODE(st.st_mode)

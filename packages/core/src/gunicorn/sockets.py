@@ -24,6 +24,7 @@ import errno
 import os
 import socket
 import stat
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -36,6 +37,20 @@ BIND_RETRY_DELAY = 1.0
 # sockaddr_un.sun_path holds 108 bytes on Linux; one is kept for the NUL terminator that C
 # clients (curl, nginx, libpq...) write after the path, so every client can reach the socket.
 UNIX_PATH_MAX = 107
+UCRED = struct.Struct("3i")
+
+
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of the connected Unix socket
+    ``sock`` (SO_PEERCRED, Linux), as the kernel recorded them at ``connect``.
+
+    Used by every Unix socket server of ours (control socket, dirty arbiter) to obey only the
+    server's own users, whatever the file mode says; decide with
+    :func:`gunicorn.private_dir.uid_is_trusted`.
+    """
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+    pid, uid, gid = UCRED.unpack(raw)
+    return pid, uid, gid
 
 
 def check_unix_socket_path(setting: str, path: str, hint: str = "") -> None:

@@ -28,7 +28,6 @@ import errno
 import os
 import socket
 import stat
-import struct
 from typing import Any
 
 from gunicorn import util
@@ -39,7 +38,6 @@ from gunicorn.sockets import check_unix_socket_path
 
 BACKLOG = 16
 PROBE_TIMEOUT = 1.0
-UCRED = struct.Struct("3i")
 
 
 class ControlSocket:
@@ -87,13 +85,6 @@ class ControlSocket:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) == self._identity
-
-
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """``(pid, uid, gid)`` of the process on the other end (SO_PEERCRED, Linux)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
-    pid, uid, gid = UCRED.unpack(raw)
-    return pid, uid, gid
 
 
 def check_control_socket(cfg: Any) -> None:

@@ -57,7 +57,8 @@ from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
 from gunicorn.dirty.supervisor import Supervisor
 from gunicorn.errors import UnsafePathError
-from gunicorn.private_dir import ensure_private_dir
+from gunicorn.private_dir import ensure_private_dir, uid_is_trusted
+from gunicorn.sockets import peer_credentials
 
 MONITOR_INTERVAL = 0.5
 
@@ -74,6 +75,9 @@ class ClientConnection(TransportLink):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if not self.arbiter.admits(transport.get_extra_info("socket")):
+            transport.abort()
+            return
         self.arbiter.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -251,6 +255,18 @@ class DirtyArbiter:
             self.stash_saver.save_now()
 
     # -- client frames ------------------------------------------------------------------------
+
+    def admits(self, sock: Any) -> bool:
+        """Whether a new client may talk to us: its uid (SO_PEERCRED, whatever the socket's
+        file mode) is root, ours, or the HTTP workers' (``user``). Others are logged."""
+        try:
+            pid, uid, _ = peer_credentials(sock)
+        except OSError:
+            return False
+        if uid_is_trusted(uid) or uid == self.cfg.uid:
+            return True
+        self.log.warning("Dirty arbiter: refusing a client running as uid %s (pid %s)", uid, pid)
+        return False
 
     def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
         kind, rid = frame.type, frame.request_id
