@@ -32,6 +32,7 @@ def ticker(ctx):
     _record(log_path, f"{os.getpid()} started env={os.environ.get('ARB_SIDECAR_ENV')} "
                       f"master={ctx.master_pid} name={ctx.name}")
     while not stopping and os.getppid() == ctx.master_pid:
+        ctx.notify()
         time.sleep(0.05)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(mark_dir, "ticker.pid"))
@@ -46,6 +47,14 @@ class SidecarPlugin:
 
     def worker_environ(self, cfg):
         return {"ARB_FROM_PLUGIN": "1"}
+
+
+class HeartbeatSidecarPlugin:
+    """The ticker, watched by a heartbeat: hung for more than a second means replaced."""
+
+    def sidecars(self, cfg):
+        return [SidecarSpec(name="ticker", run=ticker, graceful_timeout=5.0, backoff_min=0.2,
+                            backoff_max=2.0, heartbeat_timeout=1.0)]
 
 
 class EnvPlugin:

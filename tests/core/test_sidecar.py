@@ -212,3 +212,21 @@ def test_respawn_backs_off_exponentially_up_to_the_maximum(tmp_path):
         assert get(srv)[0] == 200  # a crashing sidecar never takes the server down
     finally:
         srv.stop()
+
+
+def test_a_hung_sidecar_is_aborted_killed_and_replaced(tmp_path):
+    srv = arb_server(["--plugin", "arb_plugins:HeartbeatSidecarPlugin"], tmp_path).start()
+    try:
+        hung = _sidecar_pid(tmp_path)
+        wait_marks(tmp_path, "sidecar.log")
+        os.kill(hung, signal.SIGSTOP)  # its loop is frozen: alive, but no heartbeat
+        srv.wait_for_log(rf"SIDECAR TIMEOUT: ticker \(pid:{hung}\) silent for")
+        srv.wait_for_log(rf"Sidecar ticker \(pid:{hung}\) did not exit after SIGABRT, killing "
+                         "it")
+        srv.wait_for_log(rf"Sidecar ticker \(pid:{hung}\) was killed by SIGKILL; restarting in")
+        wait_until(lambda: len(_started(tmp_path)) == 2, 10, message="replacement")
+        assert not pid_alive(hung)
+        assert get(srv)[0] == 200
+    finally:
+        srv.stop()
+

@@ -65,14 +65,23 @@ class PluginHooks(Protocol):
     def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]: ...
 
 
+def _no_heartbeat() -> None:
+    """``notify`` of a sidecar whose spec asks for no heartbeat."""
+
+
 @dataclass(frozen=True, slots=True)
 class SidecarContext:
-    """What a sidecar's ``run`` receives in its forked child process."""
+    """What a sidecar's ``run`` receives in its forked child process.
+
+    ``notify()`` tells the master the sidecar is alive; call it from the sidecar's loop (it is
+    cheap and rate-limited) when the spec has a ``heartbeat_timeout``.
+    """
 
     cfg: Config
     log: Any
     master_pid: int
     name: str
+    notify: Callable[[], None] = _no_heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,9 @@ class SidecarSpec:
     exits while the server runs is respawned with exponential backoff (``backoff_min`` doubling up
     to ``backoff_max`` seconds; reset once it stayed up ``backoff_max`` seconds).
 
+    ``heartbeat_timeout`` (seconds, 0 for none): a sidecar that has not called ``ctx.notify()``
+    for that long is hung; the master sends it SIGABRT, then SIGKILL, and respawns it.
+
     ``env`` is set in the child's environment before ``run``. With ``orphan_record`` the arbiter
     records the child (pid and start time) in its private runtime directory, and a master that
     starts fresh stops the sidecar of that name a crashed master of the same server left running,
@@ -101,6 +113,7 @@ class SidecarSpec:
     backoff_min: float = 0.5
     backoff_max: float = 30.0
     orphan_record: bool = False
+    heartbeat_timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

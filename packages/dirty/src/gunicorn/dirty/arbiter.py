@@ -25,6 +25,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn import util
@@ -108,8 +109,10 @@ class DirtyArbiter:
     ``workers`` (pid -> :class:`~gunicorn.dirty.pool.WorkerHandle`), ``specs``.
     """
 
-    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int) -> None:
+    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int,
+                 notify: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
+        self._notify = notify  # the master's heartbeat for this sidecar, touched every tick
         self.log = log
         self.socket_path = socket_path
         self.master_pid = master_pid
@@ -216,6 +219,8 @@ class DirtyArbiter:
             self._stop.set()
 
     def _tick(self) -> None:
+        if self._notify is not None:
+            self._notify()
         if os.getppid() != self.master_pid:
             self.log.warning("Master %s is gone, dirty arbiter shutting down", self.master_pid)
             self.stop(graceful=False)

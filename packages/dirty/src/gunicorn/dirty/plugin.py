@@ -89,6 +89,8 @@ class DirtyPlugin:
             env={SOCKET_ENV: path},
             graceful_timeout=float(cfg.dirty_graceful_timeout) + STOP_MARGIN,
             orphan_record=True,
+            # Hung like an HTTP worker after `timeout` seconds without a heartbeat (0: never).
+            heartbeat_timeout=float(cfg.timeout),
         )]
 
     def control_commands(self, cfg: Config) -> dict[str, Any]:
@@ -107,4 +109,5 @@ class DirtyPlugin:
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
     from gunicorn.dirty.arbiter import DirtyArbiter
 
-    return DirtyArbiter(ctx.cfg, ctx.log, socket_path, master_pid=ctx.master_pid).run()
+    return DirtyArbiter(ctx.cfg, ctx.log, socket_path, master_pid=ctx.master_pid,
+                        notify=ctx.notify).run()
