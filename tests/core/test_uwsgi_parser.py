@@ -406,8 +406,9 @@ def test_too_many_header_variables_is_431():
         parse(packet(fields + [(b"HTTP_X_9", b"v")]), options=options)
 
 
-def test_field_size_counts_name_colon_space_value():
-    options = ParserOptions(limit_request_field_size=10)
+def test_field_size_counts_name_colon_space_value_and_crlf():
+    # "X-A: 12345" is 10 bytes, 12 with the CRLF it stands for over HTTP.
+    options = ParserOptions(limit_request_field_size=12)
     assert head(packet([(b"HTTP_X_A", b"12345")]), options=options).headers == [("X-A", "12345")]
     with pytest.raises(errors.LimitRequestHeaders):
         parse(packet([(b"HTTP_X_A", b"123456")]), options=options)

@@ -232,7 +232,7 @@ def max_datasize(options: ParserOptions) -> int:
     """The largest variables block the limits allow (at most the format's 65535)."""
     line = options.limit_request_line
     size = options.limit_request_field_size
-    if not line or not size:
+    if not line:
         return MAX_DATASIZE
     # Three target variables, the fields and the CGI variables, each with its two length words.
     bound = 3 * (line + 4) + (options.limit_request_fields + MAX_CGI_VARS) * (size + 4)
@@ -252,6 +252,8 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
     pos = 0
     max_fields = options.limit_request_fields
     field_limit = options.limit_request_field_size
+    # "NAME: value" plus the CRLF it would end with counts against the limit, as over HTTP.
+    line_room = options.field_line_limit
     line_limit = options.limit_request_line
     others = 0
     while pos < size:
@@ -274,7 +276,7 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
             if len(headers) >= max_fields:
                 raise errors.LimitRequestHeaders("too many header fields")
             # "NAME: value" is the field line this variable stands for.
-            if field_limit and klen - 5 + 2 + vlen > field_limit:
+            if klen - 5 + 2 + vlen > line_room:
                 raise errors.LimitRequestHeaders(f"header field longer than {field_limit} bytes")
             raw_name = key[5:].replace(b"_", b"-")
             if TOKEN_RE.fullmatch(raw_name) is None:
@@ -291,7 +293,7 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
         if name in _TARGET_VARS:
             if line_limit and vlen > line_limit:
                 raise errors.LimitRequestLine(f"{name} longer than {line_limit} bytes")
-        elif field_limit and klen + 2 + vlen > field_limit:
+        elif klen + 2 + vlen > line_room:
             raise errors.LimitRequestHeaders(f"uwsgi variable longer than {field_limit} bytes")
         if name in _SINGLETONS:
             if name in cgi:
