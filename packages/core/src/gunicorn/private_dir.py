@@ -79,6 +79,12 @@ def check_directory(path: str, st: os.stat_result, private: bool) -> None:
         raise UnsafePathError(f"{path} is a symbolic link")
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{path} is not a directory")
+    _check_owner_and_mode(path, st, private)
+
+
+def _check_owner_and_mode(path: str, st: os.stat_result, private: bool) -> None:
+    """Owned by us or root; no permission for others at all (``private``) or at least no
+    write permission for them."""
     if not uid_is_trusted(st.st_uid):
         raise UnsafePathError(f"{path} is owned by {_describe_owner(st.st_uid)}, "
                               f"not by {_trusted_owners()}")
@@ -179,13 +185,7 @@ def read_trusted_file(name: str, dir_fd: int | None = None,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePathError(f"{name} is not a regular file")
-        if not uid_is_trusted(st.st_uid):
-            raise UnsafePathError(f"{name} is owned by {_describe_owner(st.st_uid)}, "
-                                  f"not by {_trusted_owners()}")
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o022:
-            raise UnsafePathError(f"{name} is writable by {_who_writes(mode)} "
-                                  f"(mode {mode:04o})")
+        _check_owner_and_mode(name, st, private=False)
         if st.st_size > limit:
             raise UnsafePathError(f"{name} is larger than {limit} bytes")
         return os.read(fd, limit + 1)[:limit]
