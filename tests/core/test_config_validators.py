@@ -53,7 +53,7 @@ GOOD = [
     ("limit_request_line", 20000, 8190),
     ("limit_request_fields", 0, 32768),
     ("limit_request_fields", 50000, 32768),
-    ("limit_request_field_size", 0, 0),
+    ("limit_request_field_size", 0, 8190),  # 0 is the default maximum, not unlimited
     ("user", "0", 0),
     ("user", "root", "root"),
     ("cert_reqs", "CERT_REQUIRED", 2),

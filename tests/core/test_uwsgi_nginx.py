@@ -198,6 +198,31 @@ def test_client_keep_alive_through_nginx(stack):
     assert len(ports) == 1
 
 
+@pytest.mark.parametrize("name, value", [("X-Forwarded-Proto", "https"),
+                                         ("X-Forwarded-Ssl", "on"),
+                                         ("X-Forwarded-Protocol", "ssl")],
+                         ids=["proto", "ssl", "protocol"])
+def test_a_client_cannot_claim_https_through_a_forwarded_header(stack, name, value):
+    # nginx (127.0.0.1, a trusted forwarder by default) passes the client's header on as
+    # HTTP_X_FORWARDED_*; it must not become the scheme.
+    _, ng, _ = stack
+    r = httpx.get(ng.url("/"), headers={name: value}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["scheme"] == "http"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+@pytest.mark.parametrize("param", ["UWSGI_SCHEME https", "HTTPS on"], ids=["uwsgi-scheme", "https"])
+def test_the_scheme_comes_from_what_nginx_itself_sets(tmp_path, worker, param):
+    require_nginx()
+    args = ["--protocol", "uwsgi", "-w", "1", *worker, app_spec(worker)]
+    with GunicornServer(args, cwd=write_app(tmp_path / "app")) as srv, \
+            Nginx(tmp_path, f"{srv.host}:{srv.port}", extra=f"uwsgi_param {param};") as ng:
+        r = httpx.get(ng.url("/"), headers={"X-Forwarded-Proto": "http"}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["scheme"] == "https"
+
+
 def test_request_line_limit_answers_414(tmp_path):
     require_nginx()
     args = ["--protocol", "uwsgi", "-w", "1", "--limit-request-line", "100", "uwsgi_app:app"]

@@ -162,10 +162,29 @@ def test_request_scheme_https_and_tls_socket():
     assert head(packet([]), is_ssl=True).scheme == "https"
 
 
-def test_forwarded_scheme_header_needs_trust():
-    pairs = [(b"HTTP_X_FORWARDED_PROTO", b"https")]
-    assert head(packet(pairs)).scheme == "http"
-    assert head(packet(pairs), forwarded_trusted=True).scheme == "https"
+@pytest.mark.parametrize("name, value", [(b"HTTP_X_FORWARDED_PROTO", b"https"),
+                                         (b"HTTP_X_FORWARDED_SSL", b"on"),
+                                         (b"HTTP_X_FORWARDED_PROTOCOL", b"ssl")],
+                         ids=["proto", "ssl", "protocol"])
+def test_a_forwarded_scheme_header_never_sets_the_scheme_even_from_a_trusted_front_end(name, value):
+    # nginx's uwsgi_params passes the client's own header through: trusting it lets anyone
+    # claim https. The header still reaches the application.
+    req = head(packet([(name, value)]), forwarded_trusted=True)
+    assert req.scheme == "http"
+    assert (name[5:].replace(b"_", b"-").decode(), value.decode()) in req.headers
+
+
+@pytest.mark.parametrize("value, scheme", [(b"https", "https"), (b"HTTPS", "https"),
+                                           (b"http", "http")])
+def test_uwsgi_scheme_decides(value, scheme):
+    pairs = [(b"REQUEST_SCHEME", b"http" if scheme == "https" else b"https"),
+             (b"UWSGI_SCHEME", value)]
+    assert head(packet(pairs)).scheme == scheme
+
+
+def test_a_malformed_uwsgi_scheme_is_400():
+    with pytest.raises(InvalidUWSGIPacket, match="UWSGI_SCHEME must be http or https"):
+        head(packet([(b"UWSGI_SCHEME", b"gopher")]))
 
 
 def test_cgi_content_variables_win_over_their_http_twins():
@@ -387,8 +406,9 @@ def test_too_many_header_variables_is_431():
         parse(packet(fields + [(b"HTTP_X_9", b"v")]), options=options)
 
 
-def test_field_size_counts_name_colon_space_value():
-    options = ParserOptions(limit_request_field_size=10)
+def test_field_size_counts_name_colon_space_value_and_crlf():
+    # "X-A: 12345" is 10 bytes, 12 with the CRLF it stands for over HTTP.
+    options = ParserOptions(limit_request_field_size=12)
     assert head(packet([(b"HTTP_X_A", b"12345")]), options=options).headers == [("X-A", "12345")]
     with pytest.raises(errors.LimitRequestHeaders):
         parse(packet([(b"HTTP_X_A", b"123456")]), options=options)

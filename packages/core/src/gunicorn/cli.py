@@ -24,9 +24,11 @@ from gunicorn.config.loader import load_config
 from gunicorn.config.parser import build_parser, prescan_disabled_plugins
 from gunicorn.config.registry import Registry
 from gunicorn.config.settings import core_registry
+from gunicorn.control.binding import check_control_socket
 from gunicorn.errors import AppImportError, ConfigError, PluginError
 from gunicorn.plugins import PluginManager
 from gunicorn.protocols import check_config as check_protocols
+from gunicorn.sockets import check_bind_paths
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
@@ -63,9 +65,12 @@ def check_config(cfg: Config) -> int:
 
 
 def configure(cfg: Config, plugins: PluginManager) -> None:
-    """Let plugins validate the final config, then check the asked-for protocols exist."""
+    """Let plugins validate the final config, then check the asked-for protocols exist and
+    that the Unix sockets to create can be created."""
     plugins.configure(cfg)
     check_protocols(cfg, plugins)
+    check_bind_paths(cfg)
+    check_control_socket(cfg)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:

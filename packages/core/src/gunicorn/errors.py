@@ -6,6 +6,7 @@
     ├── ConfigError            a setting has a bad value (exit code 2 before anything forks)
     ├── AppImportError         the application named on the command line cannot be loaded (exit 4)
     ├── PluginError            a plugin failed to load or registered something invalid
+    ├── UnsafePathError        a directory or file the server would trust is not safe to trust
     └── HaltServer             the arbiter must stop (worker boot failure, app load failure)
 
 Protocol errors of the HTTP/1.1 engine have their own tree in :mod:`gunicorn.http.errors`, rooted
@@ -38,6 +39,11 @@ class AppImportError(GunicornError):
 
 class PluginError(GunicornError):
     """A plugin could not be loaded or registered something invalid."""
+
+
+class UnsafePathError(GunicornError):
+    """A private directory, socket directory or record file fails the ownership, type or mode
+    rules of :mod:`gunicorn.private_dir`; the message names the path and the reason."""
 
 
 class HaltServer(GunicornError):

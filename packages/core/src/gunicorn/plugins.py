@@ -65,14 +65,23 @@ class PluginHooks(Protocol):
     def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]: ...
 
 
+def _no_heartbeat() -> None:
+    """``notify`` of a sidecar whose spec asks for no heartbeat."""
+
+
 @dataclass(frozen=True, slots=True)
 class SidecarContext:
-    """What a sidecar's ``run`` receives in its forked child process."""
+    """What a sidecar's ``run`` receives in its forked child process.
+
+    ``notify()`` tells the master the sidecar is alive; call it from the sidecar's loop (it is
+    cheap and rate-limited) when the spec has a ``heartbeat_timeout``.
+    """
 
     cfg: Config
     log: Any
     master_pid: int
     name: str
+    notify: Callable[[], None] = _no_heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +97,13 @@ class SidecarSpec:
     exits while the server runs is respawned with exponential backoff (``backoff_min`` doubling up
     to ``backoff_max`` seconds; reset once it stayed up ``backoff_max`` seconds).
 
-    ``env`` is set in the child's environment before ``run``; ``pidfile``, when given, is written
-    by the arbiter with the child's pid and used at start to kill an orphan left by a previous run
-    of the same server.
+    ``heartbeat_timeout`` (seconds, 0 for none): a sidecar that has not called ``ctx.notify()``
+    for that long is hung; the master sends it SIGABRT, then SIGKILL, and respawns it.
+
+    ``env`` is set in the child's environment before ``run``. With ``orphan_record`` the arbiter
+    records the child (pid and start time) in its private runtime directory, and a master that
+    starts fresh stops the sidecar of that name a crashed master of the same server left running,
+    once the record proves the process is that sidecar (see :mod:`gunicorn.arbiter.orphans`).
     """
 
     name: str
@@ -99,7 +112,8 @@ class SidecarSpec:
     graceful_timeout: float = 30.0
     backoff_min: float = 0.5
     backoff_max: float = 30.0
-    pidfile: str | None = None
+    orphan_record: bool = False
+    heartbeat_timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ Sources of listeners, in the order the arbiter tries them:
 
 Every listener is non-blocking: several workers select on the same socket and only one of them
 wins each connection; a blocking ``accept`` would park the losers.
+
+:func:`check_unix_socket_path` is the one length check for every Unix socket path the server
+creates (``bind = unix:...``, the control socket, a plugin's socket such as the dirty pool's):
+a path too long for AF_UNIX is a clear exit 2 before anything forks, never a crash loop.
 """
 
 from __future__ import annotations
@@ -20,15 +24,54 @@ import errno
 import os
 import socket
 import stat
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gunicorn import util
-from gunicorn.errors import HaltServer
+from gunicorn.errors import ConfigError, HaltServer
 
 BIND_RETRIES = 5
 BIND_RETRY_DELAY = 1.0
+# sockaddr_un.sun_path holds 108 bytes on Linux; one is kept for the NUL terminator that C
+# clients (curl, nginx, libpq...) write after the path, so every client can reach the socket.
+UNIX_PATH_MAX = 107
+UCRED = struct.Struct("3i")
+
+
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of the connected Unix socket
+    ``sock`` (SO_PEERCRED, Linux), as the kernel recorded them at ``connect``.
+
+    Used by every Unix socket server of ours (control socket, dirty arbiter) to obey only the
+    server's own users, whatever the file mode says; decide with
+    :func:`gunicorn.private_dir.uid_is_trusted`.
+    """
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+    pid, uid, gid = UCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def check_unix_socket_path(setting: str, path: str, hint: str = "") -> None:
+    """Raise ConfigError(``setting``) when ``path`` is too long to bind as an AF_UNIX socket.
+
+    The message names the path, its length in bytes and the limit; ``hint`` (e.g. "set
+    TMPDIR to a shorter directory") is appended in parentheses.
+    """
+    length = len(os.fsencode(path))
+    if length > UNIX_PATH_MAX:
+        advice = f" ({hint})" if hint else ""
+        raise ConfigError(setting, f"the Unix socket path {path} is {length} bytes long; "
+                                   f"AF_UNIX socket paths are limited to {UNIX_PATH_MAX} "
+                                   f"bytes{advice}")
+
+
+def check_bind_paths(cfg: Any) -> None:
+    """:func:`check_unix_socket_path` for every ``unix:`` address in ``bind``."""
+    for address in cfg.address:
+        if address.kind == "unix":
+            check_unix_socket_path("bind", address.path, "bind a shorter path")
 
 
 class Listener:

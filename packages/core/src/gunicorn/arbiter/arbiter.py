@@ -170,7 +170,7 @@ class Arbiter(WorkerPool):
         self.log.info("Starting gunicorn %s", __version__)
         if self.cfg.pidfile:
             name = f"{self.cfg.pidfile}.2" if self.master_pid else self.cfg.pidfile
-            pidfile = Pidfile(name)
+            pidfile = Pidfile(name, self.log)
             pidfile.create(self.pid)
             self.pidfile = pidfile
         self.cfg.on_starting(self)
@@ -184,7 +184,7 @@ class Arbiter(WorkerPool):
         self.log.info("Using worker: %s", self.cfg.worker_class_str)
         specs = self.plugins.sidecars(self.cfg) if self.plugins else []
         if not self.master_pid:
-            # A USR2 child shares the old master's sidecar pidfiles: those are not orphans.
+            # A USR2 child shares the old master's sidecar records: those are not orphans.
             self.sidecars.kill_orphans(specs)
         self.sidecars.start(specs)
         if not self.master_pid:
@@ -350,7 +350,7 @@ class Arbiter(WorkerPool):
         if self.cfg.pidfile:
             if self.pidfile is None:
                 name = f"{self.cfg.pidfile}.2" if self.master_pid else self.cfg.pidfile
-                self.pidfile = Pidfile(name)
+                self.pidfile = Pidfile(name, self.log)
                 self.pidfile.pid = self.pid
             self.pidfile.recreate()
 

@@ -143,6 +143,7 @@ class WorkerPool:
         status = 0
         try:
             self._prepare_child(keep=worker)
+            self.sidecars.close_in_child()
             worker.pid = os.getpid()
             util.set_process_title(f"worker [{self.proc_name}]")
             if self.cfg.reuse_port:

@@ -4,7 +4,7 @@ A plugin's ``sidecars(cfg)`` hook returns :class:`~gunicorn.plugins.SidecarSpec`
 module knows nothing about what a sidecar does (the dirty arbiter is one). The arbiter calls:
 
 * :meth:`SidecarSupervisor.kill_orphans` and :meth:`~SidecarSupervisor.start` once listeners are
-  bound and before the first worker is forked;
+  bound and before the first worker is forked (orphans: see :mod:`gunicorn.arbiter.orphans`);
 * :meth:`~SidecarSupervisor.reaped` from its ``waitpid`` loop (True when the pid was a sidecar);
 * :meth:`~SidecarSupervisor.tick` every loop turn (respawns that are due, SIGKILL for a sidecar
   that outlived its stop deadline) and :meth:`~SidecarSupervisor.next_deadline` to size its
@@ -14,6 +14,13 @@ module knows nothing about what a sidecar does (the dirty arbiter is one). The a
 
 Respawn uses exponential backoff: the first restart waits ``backoff_min``, each further one
 doubles up to ``backoff_max``; a sidecar that stayed up ``backoff_max`` seconds starts over.
+
+Liveness: a spec with ``heartbeat_timeout`` gets a heartbeat file like an HTTP worker's
+(:class:`~gunicorn.workers.heartbeat.Heartbeat`, made before the fork), which the sidecar
+touches through ``ctx.notify()`` from its loop. A sidecar silent for longer than the timeout is
+hung, not dead (a dead one is reaped): it gets SIGABRT, then SIGKILL ``ABORT_GRACE`` seconds
+later if it is still there (a stopped process never acts on ABRT), and is respawned with the
+usual backoff.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from gunicorn import util
-from gunicorn.pidfile import pid_is_alive, read_pid
+from gunicorn.arbiter.orphans import SidecarRecords, server_identity
 from gunicorn.plugins import SidecarContext, SidecarSpec
+from gunicorn.workers.heartbeat import Heartbeat
 
 QUICK_STOP_GRACE = 2.0
-ORPHAN_GRACE = 1.0
+ABORT_GRACE = 2.0
 
 
 class _Sidecar:
@@ -45,6 +53,22 @@ class _Sidecar:
         self.respawn_at: float | None = None
         self.kill_at: float | None = None
         self.restarts = 0
+        self.heartbeat: Heartbeat | None = None
+        self.aborted = False
+
+    def silent_for(self, now: float) -> float:
+        """Seconds since the sidecar last notified (0 without a heartbeat)."""
+        if self.heartbeat is None:
+            return 0.0
+        try:
+            return now - self.heartbeat.last_update()
+        except (OSError, ValueError):
+            return 0.0
+
+    def drop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.close()
+            self.heartbeat = None
 
 
 class SidecarSupervisor:
@@ -70,6 +94,8 @@ class SidecarSupervisor:
         self._fork_guard = fork_guard
         self._sidecars: list[_Sidecar] = []
         self._stopping = False
+        self.records = SidecarRecords(
+            log, lambda: server_identity(cfg.proc_name, os.getcwd(), cfg.bind or []))
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -88,32 +114,22 @@ class SidecarSupervisor:
     def next_deadline(self) -> float | None:
         """The earliest monotonic time at which :meth:`tick` has work, or None."""
         times = [t for s in self._sidecars for t in (s.respawn_at, s.kill_at) if t is not None]
+        now = time.monotonic()
+        times += [now - s.silent_for(now) + s.spec.heartbeat_timeout for s in self._sidecars
+                  if s.pid and s.heartbeat is not None and not s.aborted]
         return min(times) if times else None
 
     # -- start --------------------------------------------------------------------------------
 
     def kill_orphans(self, specs: Iterable[SidecarSpec]) -> None:
-        """Stop a sidecar left running by a previous (crashed) master, named by its pidfile."""
-        for spec in specs:
-            if not spec.pidfile:
-                continue
-            pid = read_pid(spec.pidfile)
-            if pid is not None and pid != os.getpid() and pid_is_alive(pid):
-                self.log.warning("Killing orphaned sidecar %s (pid:%s)", spec.name, pid)
-                self._terminate_orphan(pid)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spec.pidfile)
+        """Stop the sidecars a previous (crashed) master of this server left running.
 
-    def _terminate_orphan(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + ORPHAN_GRACE
-        while time.monotonic() < deadline:
-            if not pid_is_alive(pid) or _is_zombie(pid):
-                return
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        Only specs with ``orphan_record`` have records; see :mod:`gunicorn.arbiter.orphans`
+        for what proves a recorded pid is our orphan before it is signalled.
+        """
+        for spec in specs:
+            if spec.orphan_record:
+                self.records.stop_orphan(spec.name)
 
     def start(self, specs: Iterable[SidecarSpec]) -> None:
         for spec in specs:
@@ -123,28 +139,35 @@ class SidecarSupervisor:
 
     def _spawn(self, sidecar: _Sidecar) -> None:
         spec = sidecar.spec
+        sidecar.drop_heartbeat()
+        if spec.heartbeat_timeout > 0:
+            sidecar.heartbeat = Heartbeat(self.cfg)
+        sidecar.aborted = False
         util.flush_stdio()
         with self._fork_guard():
             pid = os.fork()
             if pid == 0:
-                self._run_child(spec)  # never returns: ends in os._exit
+                self._run_child(sidecar)  # never returns: ends in os._exit
         sidecar.pid = pid
         sidecar.started_at = time.monotonic()
         sidecar.respawn_at = None
-        if spec.pidfile:
-            with open(spec.pidfile, "w") as fh:
-                fh.write(f"{pid}\n")
+        if spec.orphan_record:
+            self.records.record(spec.name, pid)
         self.log.info("Started sidecar %s (pid: %s)", spec.name, pid)
 
-    def _run_child(self, spec: SidecarSpec) -> None:
+    def _run_child(self, sidecar: _Sidecar) -> None:
+        spec = sidecar.spec
         status = 1
         try:
             self._prepare_child()
+            self.close_in_child(keep=sidecar)
             os.environ.update(self._environ())
             os.environ.update(spec.env)
             util.set_process_title(f"sidecar {spec.name} [{self.proc_name}]")
+            heartbeat = sidecar.heartbeat
             ctx = SidecarContext(cfg=self.cfg, log=self.log, master_pid=self.master_pid,
-                                 name=spec.name)
+                                 name=spec.name,
+                                 notify=heartbeat.notify if heartbeat is not None else _silent)
             result = spec.run(ctx)
             status = 0 if result is None else int(result)
         except SystemExit as exc:
@@ -156,6 +179,12 @@ class SidecarSupervisor:
             util.flush_stdio()
             os._exit(status)
 
+    def close_in_child(self, keep: _Sidecar | None = None) -> None:
+        """In a forked child (worker or sidecar): drop the heartbeat fds of the sidecars."""
+        for sidecar in self._sidecars:
+            if sidecar is not keep:
+                sidecar.drop_heartbeat()
+
     # -- while running ------------------------------------------------------------------------
 
     def reaped(self, pid: int, status: int) -> bool:
@@ -165,10 +194,10 @@ class SidecarSupervisor:
             return False
         sidecar.pid = 0
         sidecar.kill_at = None
+        sidecar.drop_heartbeat()
         spec = sidecar.spec
-        if spec.pidfile and read_pid(spec.pidfile) == pid:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spec.pidfile)
+        if spec.orphan_record:
+            self.records.forget(spec.name, pid)
         how = _describe_status(status)
         if self._stopping:
             self.log.info("Sidecar %s (pid:%s) stopped (%s)", spec.name, pid, how)
@@ -183,18 +212,35 @@ class SidecarSupervisor:
         return True
 
     def tick(self, now: float | None = None) -> None:
-        """Respawn sidecars whose backoff has elapsed; SIGKILL those past their stop deadline."""
+        """Respawn sidecars whose backoff has elapsed; abort hung ones (heartbeat); SIGKILL
+        those past their stop or abort deadline."""
         now = time.monotonic() if now is None else now
         for sidecar in self._sidecars:
+            if (sidecar.pid and not sidecar.aborted and not self._stopping
+                    and sidecar.heartbeat is not None):
+                self._check_heartbeat(sidecar, now)
             if sidecar.pid and sidecar.kill_at is not None and now >= sidecar.kill_at:
-                self.log.warning("Sidecar %s (pid:%s) did not stop in time, killing it",
-                                 sidecar.spec.name, sidecar.pid)
+                how = "did not exit after SIGABRT" if sidecar.aborted else "did not stop in time"
+                self.log.warning("Sidecar %s (pid:%s) %s, killing it", sidecar.spec.name,
+                                 sidecar.pid, how)
                 self._signal(sidecar, signal.SIGKILL)
                 sidecar.kill_at = None
             if (not self._stopping and not sidecar.pid and sidecar.respawn_at is not None
                     and now >= sidecar.respawn_at):
                 sidecar.restarts += 1
                 self._spawn(sidecar)
+
+    def _check_heartbeat(self, sidecar: _Sidecar, now: float) -> None:
+        silent = sidecar.silent_for(now)
+        if silent <= sidecar.spec.heartbeat_timeout:
+            return
+        self.log.critical("SIDECAR TIMEOUT: %s (pid:%s) silent for %.1fs (heartbeat timeout "
+                          "%ss); aborting it", sidecar.spec.name, sidecar.pid, silent,
+                          sidecar.spec.heartbeat_timeout)
+        sidecar.aborted = True
+        deadline = now + ABORT_GRACE
+        sidecar.kill_at = deadline if sidecar.kill_at is None else min(sidecar.kill_at, deadline)
+        self._signal(sidecar, signal.SIGABRT)
 
     def signal_all(self, sig: int) -> None:
         for sidecar in self._sidecars:
@@ -237,6 +283,10 @@ class SidecarSupervisor:
         return max(times) if times else None
 
 
+def _silent() -> None:
+    """``ctx.notify`` of a sidecar without a heartbeat."""
+
+
 def _describe_status(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -247,10 +297,3 @@ def _describe_status(status: int) -> str:
         return f"was killed by {name}"
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

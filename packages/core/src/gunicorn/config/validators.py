@@ -97,6 +97,17 @@ def capped_int(cap: int, zero_means: int | None = None) -> Validator:
     return validate
 
 
+def zero_means(default: int) -> Validator:
+    """A non-negative integer where 0 stands for ``default`` (``limit_request_field_size``: 0
+    is gunicorn's default maximum, never "unlimited")."""
+
+    def validate(value: Any) -> int:
+        number = positive_int()(value)
+        return default if number == 0 else number
+
+    return validate
+
+
 def octal_int(value: Any) -> int:
     """A umask: an int, or a string in octal (``"022"``, ``"0o22"``), hex or decimal."""
     if isinstance(value, str):

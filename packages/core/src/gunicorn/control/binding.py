@@ -2,8 +2,11 @@
 
 Rules, in order:
 
-1. The parent directory is created with mode 0700 if it is missing (an existing directory is
-   left as it is: it may be shared on purpose, e.g. ``$XDG_RUNTIME_DIR``).
+1. The parent directory is created with mode 0700 if it is missing (see
+   :mod:`gunicorn.private_dir`). An existing one (``$XDG_RUNTIME_DIR``, a directory the user
+   named) is used only if it is trusted: a real directory owned by us or root and writable by
+   nobody else, since whoever can write there can swap the socket for their own. A bad one is
+   refused by :func:`check_control_socket` before anything forks (exit 2).
 2. A file already at the path is probed with ``connect``: a refused connection means a stale
    socket from a dead server, which is removed; a live answer means another server owns it,
    and it is *not* stolen (this server logs a warning and runs without a control socket).
@@ -13,8 +16,9 @@ Rules, in order:
 4. On close the file is unlinked only if it is still the one we bound (same device and inode):
    after a USR2 upgrade the new master may own the path by then.
 
-Any ``OSError`` (EROFS, EACCES, no home directory) becomes one warning; the server keeps
-serving without a control socket.
+Once running (a HUP, a directory changed after the start-up check), any ``OSError`` (EROFS,
+EACCES, no home directory) or unsafe directory becomes one warning; the server keeps serving
+without a control socket.
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ import errno
 import os
 import socket
 import stat
-import struct
 from typing import Any
 
 from gunicorn import util
+from gunicorn.control.paths import resolve_socket_path
+from gunicorn.errors import ConfigError, UnsafePathError
+from gunicorn.private_dir import check_trusted_dir, ensure_private_dir
+from gunicorn.sockets import check_unix_socket_path
 
 BACKLOG = 16
 PROBE_TIMEOUT = 1.0
-UCRED = struct.Struct("3i")
 
 
 class ControlSocket:
@@ -81,11 +87,27 @@ class ControlSocket:
         return (st.st_dev, st.st_ino) == self._identity
 
 
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """``(pid, uid, gid)`` of the process on the other end (SO_PEERCRED, Linux)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
-    pid, uid, gid = UCRED.unpack(raw)
-    return pid, uid, gid
+def check_control_socket(cfg: Any) -> None:
+    """Refuse, before anything forks, a control socket path that cannot work or cannot be
+    trusted: too long for AF_UNIX, or in an existing directory owned by another user or
+    writable by others. Raises ConfigError("control_socket", ...)."""
+    if cfg.control_socket_disable:
+        return
+    path = resolve_socket_path(cfg.control_socket, cwd=cfg.chdir or None)
+    if path is None:
+        return  # no default location: the server warns and runs without one
+    origin = "" if cfg.control_socket else "the default comes from $XDG_RUNTIME_DIR or $HOME; "
+    check_unix_socket_path("control_socket", path,
+                           f"{origin}set control_socket to a shorter path, or "
+                           "--no-control-socket")
+    try:
+        check_trusted_dir(os.path.dirname(path))
+    except OSError:
+        return  # missing: created private (0700) at open; unusable: one warning at open
+    except UnsafePathError as exc:
+        raise ConfigError("control_socket", (
+            f"{exc}: another user could replace the socket ({origin}put control_socket in a "
+            "private directory, or --no-control-socket)")) from None
 
 
 def open_control_socket(path: str, mode: int, log: Any) -> ControlSocket | None:
@@ -106,6 +128,10 @@ def open_control_socket(path: str, mode: int, log: Any) -> ControlSocket | None:
         except BaseException:
             sock.close()
             raise
+    except UnsafePathError as exc:
+        log.warning("Control socket disabled: %s: another user could replace the socket (put "
+                    "control_socket in a private directory, or --no-control-socket)", exc)
+        return None
     except OSError as exc:
         log.warning("Control socket disabled: cannot create %s: %s (set control_socket to a "
                     "writable path, or --no-control-socket)", path, exc.strerror or exc)
@@ -113,10 +139,10 @@ def open_control_socket(path: str, mode: int, log: Any) -> ControlSocket | None:
 
 
 def _make_dir(directory: str) -> None:
-    if os.path.isdir(directory):
-        return
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
+    try:
+        check_trusted_dir(directory)
+    except FileNotFoundError:
+        ensure_private_dir(directory)
 
 
 def _clear_path(path: str, log: Any) -> bool:

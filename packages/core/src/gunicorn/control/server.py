@@ -23,7 +23,6 @@ master removes the socket as it exits, and the new one opens it when it is promo
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import select
 import threading
@@ -32,13 +31,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gunicorn.control.binding import ControlSocket, open_control_socket, peer_credentials
+from gunicorn.control.binding import ControlSocket, open_control_socket
 from gunicorn.control.codec import Reply, encode, message_id, parse_request
 from gunicorn.control.commands import CommandTable, Deferred, build_table
 from gunicorn.control.connection import ControlConnection
 from gunicorn.control.errors import ControlProtocolError, FrameTooLarge, MalformedMessage
 from gunicorn.control.paths import resolve_socket_path
 from gunicorn.control.views import ControlledArbiter, jsonable
+from gunicorn.private_dir import uid_is_trusted
+from gunicorn.sockets import peer_credentials
 
 COMMAND_TIMEOUT = 15.0
 IDLE_TIMEOUT = 300.0
@@ -192,7 +193,7 @@ class ControlServer:
             except OSError:
                 sock.close()
                 continue
-            allowed = peer[1] in (0, os.geteuid())
+            allowed = uid_is_trusted(peer[1])
             if not allowed:
                 self._log.warning("Control socket: refusing commands from uid %s (pid %s)",
                                   peer[1], peer[0])

@@ -178,7 +178,7 @@ class ChunkedReader:
         field_size = options.limit_request_field_size
         if end == -1:
             cap = options.limit_request_fields * (field_size + 2) + 4
-            if field_size and len(buf) > cap:
+            if len(buf) > cap:
                 raise errors.LimitRequestHeaders("trailer section too large")
             self._scan = max(0, len(buf) - 3)
             return None
@@ -187,7 +187,8 @@ class ChunkedReader:
         self._scan = 0
         if len(lines) > options.limit_request_fields:
             raise errors.LimitRequestHeaders("too many trailer fields")
-        if field_size and max(map(len, lines)) > field_size:
+        # As in the head: the limit counts the field line with its CRLF.
+        if max(map(len, lines)) > options.field_line_limit:
             raise errors.LimitRequestHeaders("trailer field too long")
         # Trailers never come from a trusted hop, so forwarder names get no exemption and
         # scheme headers are not interpreted (RFC 9110 §6.5.2).

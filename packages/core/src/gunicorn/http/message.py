@@ -15,6 +15,7 @@ and the trusted scheme.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from gunicorn.http import errors
@@ -31,6 +32,16 @@ _CONVENTIONAL_METHOD_RE = re.compile(rb"[A-Z0-9!$%&'*+\-.^_`|~]{3,20}")
 _TARGET_RE = re.compile(rb"[^\x00-\x20\x7f]+")
 _VERSION_RE = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+# RFC 3986 §3.2: authority = [ userinfo "@" ] host [ ":" port ]
+#   host = IP-literal / IPv4address / reg-name; IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+#   reg-name = *( unreserved / pct-encoded / sub-delims ); port = *DIGIT
+_REG_CHARS = r"A-Za-z0-9\-._~!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_AUTHORITY_RE = re.compile(
+    rf"(?:(?P<userinfo>(?:[{_REG_CHARS}:]|{_PCT})*)@)?"
+    rf"(?:\[(?P<literal>[^\]]*)\]|(?P<reg>(?:[{_REG_CHARS}]|{_PCT})*))"
+    r"(?::[0-9]*)?")
+_IPV_FUTURE_RE = re.compile(rf"v[0-9A-Fa-f]+\.[{_REG_CHARS}:]+")
 _CONTENT_LENGTH_RE = re.compile(r"[0-9]{1,18}")
 
 # RFC 9112 §7: codings we recognise but do not decode; the body is passed through as is, and the
@@ -98,6 +109,7 @@ def split_target(method: str, uri: str) -> tuple[str, str, str]:
                 cut = index
         if cut == 0:
             raise errors.InvalidRequestTarget("absolute-form target without authority")
+        _check_authority(scheme, after[:cut])
         rest = after[cut:]
     elif method == "CONNECT":
         return "", "", ""
@@ -106,6 +118,28 @@ def split_target(method: str, uri: str) -> tuple[str, str, str]:
     rest, _, fragment = rest.partition("#")
     path, _, query = rest.partition("?")
     return path, query, fragment
+
+
+def _check_authority(scheme: str, authority: str) -> None:
+    """Raise InvalidRequestTarget unless ``authority`` is valid for an absolute-form target."""
+    match = _AUTHORITY_RE.fullmatch(authority)
+    if match is None:
+        raise errors.InvalidRequestTarget("malformed authority in absolute-form target")
+    literal = match.group("literal")
+    if literal is not None:
+        if not _IPV_FUTURE_RE.fullmatch(literal):
+            try:
+                ipaddress.IPv6Address(literal)
+            except ValueError:
+                raise errors.InvalidRequestTarget("malformed IP literal in absolute-form "
+                                                  "target") from None
+    elif not match.group("reg"):
+        # RFC 9110 §4.2.1: an http(s) URI with an empty host must be rejected as invalid.
+        raise errors.InvalidRequestTarget("absolute-form target with an empty host")
+    if match.group("userinfo") is not None and scheme.lower() in ("http", "https"):
+        # RFC 9110 §4.2.4: userinfo from an untrusted source is to be treated as an error
+        # (it is a classic phishing and confusion vector).
+        raise errors.InvalidRequestTarget("userinfo in an http(s) absolute-form target")
 
 
 def build_request(line: RequestLine, headers: Headers, options: ParserOptions, *,

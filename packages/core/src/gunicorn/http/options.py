@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Any
 
 HEADER_MAP_MODES = ("drop", "refuse", "dangerous")
+# What limit_request_field_size = 0 stands for (gunicorn's default maximum).
+DEFAULT_FIELD_SIZE = 8190
 PROXY_PROTOCOL_MODES = ("off", "v1", "v2", "auto")
 
 _DEFAULT_SECURE_SCHEME_HEADERS = {
@@ -51,9 +53,16 @@ def _proxy_mode(value: Any) -> str:
 class ParserOptions:
     """Limits and leniency switches of :class:`~gunicorn.http.parser.RequestParser`.
 
-    Defaults are gunicorn's. Limits use 0 for "unlimited" on ``limit_request_line`` and
-    ``limit_request_field_size`` (what gunicorn documents); ``limit_request_fields`` is used as
-    given. ``secure_scheme_headers`` maps UPPER-CASE header names to the lower-case value meaning
+    Defaults are gunicorn's, and so is how the limits count:
+
+    * ``limit_request_line``: the request line without its CRLF; a line of exactly the limit is
+      accepted. 0 means no limit (as gunicorn documents; the config caps values at 8190).
+    * ``limit_request_field_size``: the whole field line *including* its CRLF, so with N a line
+      of N-2 characters is the longest accepted (:attr:`field_line_limit`). 0 means the
+      default, 8190: an unlimited header line would be a memory exhaustion vector.
+    * ``limit_request_fields`` is used as given (the config maps 0 to its 32768 ceiling).
+
+    ``secure_scheme_headers`` maps UPPER-CASE header names to the lower-case value meaning
     https; ``forwarder_headers`` holds UPPER-CASE names kept even with an underscore when the peer
     is trusted.
     """
@@ -80,6 +89,14 @@ class ParserOptions:
         for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.limit_request_field_size == 0:
+            object.__setattr__(self, "limit_request_field_size", DEFAULT_FIELD_SIZE)
+
+    @property
+    def field_line_limit(self) -> int:
+        """The longest field line accepted, not counting its CRLF (gunicorn counts the CRLF
+        against ``limit_request_field_size``)."""
+        return self.limit_request_field_size - 2
 
     @classmethod
     def build(cls, *, secure_scheme_headers: Mapping[str, str] | None = None,

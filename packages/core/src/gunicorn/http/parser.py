@@ -12,10 +12,11 @@ States (anything not listed is a bug and the parser turns terminal)::
       any state --RequestError--> ERROR (every later call re-raises the same error)
 
 The head is located with one ``bytes.find`` for the blank line. While it is incomplete, the
-limits are checked on the lines seen so far, resuming where the previous feed stopped, so feeding
-byte by byte stays linear and an oversized head is refused before it is buffered whole. Complete
-heads are checked in a fixed order (request-line length, field count and lengths, then syntax),
-which gives the same error whatever the feed pattern.
+limits and the CRLF line endings are checked on the lines seen so far, resuming where the
+previous feed stopped, so feeding byte by byte stays linear, an oversized head is refused before
+it is buffered whole and a bare LF is refused when it arrives. Complete heads are checked in a
+fixed order (request-line length and syntax, field count and lengths, then field syntax), which
+gives the same error whatever the feed pattern.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from enum import Enum
 from gunicorn.http import errors, proxy
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.http.buffered import BufferedParser
-from gunicorn.http.events import NEED_DATA, EndOfMessage, Event, ProxyInfo
+from gunicorn.http.events import NEED_DATA, EndOfMessage, Event, ProxyInfo, Request
 from gunicorn.http.fields import parse_field_block
 from gunicorn.http.message import build_request, parse_request_line
 from gunicorn.http.options import ParserOptions
@@ -158,6 +159,22 @@ class RequestParser(BufferedParser):
         head = bytes(buf[:end])
         del buf[:end + 4]
         self._reset_head_scan()
+        try:
+            request = self._parse_head(head)
+        except errors.RequestError:
+            if head.count(b"\n") != head.count(b"\r\n"):
+                # A bare LF makes every head fail somewhere; report what a byte-by-byte feed
+                # would have met first in stream order (a limit, or the bare LF itself).
+                self._check_partial_head(head + b"\r\n")
+            raise
+        if request.chunked:
+            self._reader = ChunkedReader(self._options)
+        else:
+            self._reader = LengthReader(request.content_length or 0)
+        self._state = _State.BODY
+        return request
+
+    def _parse_head(self, head: bytes) -> Request:
         line_end = head.find(b"\r\n")
         if line_end == -1:
             request_line, block = head, b""
@@ -167,53 +184,63 @@ class RequestParser(BufferedParser):
         limit = options.limit_request_line
         if limit and len(request_line) > limit:
             raise errors.LimitRequestLine(f"request line longer than {limit} bytes")
+        line = parse_request_line(request_line, options)
         if block and block.count(b"\r\n") >= options.limit_request_fields:
             raise errors.LimitRequestHeaders("too many header fields")
-        size = options.limit_request_field_size
+        size = options.field_line_limit
         # Splitting is only needed when the block could hold a line over the limit.
-        if size and len(block) > size and max(map(len, block.split(b"\r\n"))) > size:
-            raise errors.LimitRequestHeaders(f"header field longer than {size} bytes")
-        line = parse_request_line(request_line, options)
+        if len(block) > size and max(map(len, block.split(b"\r\n"))) > size:
+            raise errors.LimitRequestHeaders(
+                f"header field longer than {options.limit_request_field_size} bytes with its "
+                "CRLF")
         headers = parse_field_block(block, options, forwarder_trusted=self._forwarded_trusted)
-        request = build_request(line, headers, options, forwarded_trusted=self._forwarded_trusted,
-                                is_ssl=self._is_ssl, proxy=self._proxy)
-        if request.chunked:
-            self._reader = ChunkedReader(options)
-        else:
-            self._reader = LengthReader(request.content_length or 0)
-        self._state = _State.BODY
-        return request
+        return build_request(line, headers, options, forwarded_trusted=self._forwarded_trusted,
+                             is_ssl=self._is_ssl, proxy=self._proxy)
 
-    def _check_partial_head(self, buf: bytearray) -> None:
-        """Enforce the limits on the incomplete head, scanning only bytes not seen before."""
+    def _check_partial_head(self, buf: bytes | bytearray) -> None:
+        """Enforce the limits and the CRLF line endings on the incomplete head, in stream
+        order, scanning only bytes not seen before.
+
+        RFC 9112 §2.2 lets a server accept a bare LF as a line terminator; we refuse it as soon
+        as it arrives (a head that never ends in CRLF CRLF would otherwise wait for EOF), since
+        parsers that disagree on line endings are a request-smuggling vector. The limits of a
+        line are checked before its ending, so the first error is the same for any feed.
+        """
         options = self._options
-        if not self._request_line_done:
-            limit = options.limit_request_line
-            end = buf.find(b"\r\n", self._line_scan)
-            if end == -1:
-                # +1: the last byte may be the CR of a line exactly at the limit.
-                if limit and len(buf) > limit + 1:
-                    raise errors.LimitRequestLine(f"request line longer than {limit} bytes")
-                self._line_scan = max(0, len(buf) - 1)
-                return
-            if limit and end > limit:
-                raise errors.LimitRequestLine(f"request line longer than {limit} bytes")
-            self._request_line_done = True
-            self._line_start = self._line_scan = end + 2
-        size = options.limit_request_field_size
-        max_fields = options.limit_request_fields
-        start = self._line_start
+        line_limit = options.limit_request_line
+        size = options.field_line_limit
         while True:
-            end = buf.find(b"\r\n", self._line_scan)
-            if end == -1:
+            lf = buf.find(b"\n", self._line_scan)
+            if lf == -1:
                 break
-            self._fields += 1
-            if self._fields > max_fields:
-                raise errors.LimitRequestHeaders("too many header fields")
-            if size and end - start > size:
-                raise errors.LimitRequestHeaders(f"header field longer than {size} bytes")
-            start = self._line_scan = end + 2
-        self._line_start = start
-        if size and len(buf) - start > size + 1:
-            raise errors.LimitRequestHeaders(f"header field longer than {size} bytes")
-        self._line_scan = max(start, len(buf) - 1)
+            bare = lf == 0 or buf[lf - 1] != 13  # 13: CR
+            length = (lf if bare else lf - 1) - self._line_start
+            if not self._request_line_done:
+                if line_limit and length > line_limit:
+                    raise errors.LimitRequestLine(f"request line longer than {line_limit} bytes")
+                if bare:
+                    raise errors.InvalidRequestLine("request line ends with a bare LF")
+                # Checked as soon as it is complete, as a whole head checks it first.
+                parse_request_line(bytes(buf[self._line_start:lf - 1]), options)
+                self._request_line_done = True
+            else:
+                self._fields += 1
+                if self._fields > options.limit_request_fields:
+                    raise errors.LimitRequestHeaders("too many header fields")
+                if length > size:
+                    raise errors.LimitRequestHeaders(
+                        f"header field longer than {options.limit_request_field_size} bytes "
+                        "with its CRLF")
+                if bare:
+                    raise errors.InvalidHeader("header line ends with a bare LF")
+            self._line_start = self._line_scan = lf + 1
+        # The unfinished last line: its final byte may be the CR of its CRLF.
+        pending = len(buf) - self._line_start
+        if not self._request_line_done:
+            if line_limit and pending > line_limit + 1:
+                raise errors.LimitRequestLine(f"request line longer than {line_limit} bytes")
+        elif pending > size + 1:
+            raise errors.LimitRequestHeaders(
+                f"header field longer than {options.limit_request_field_size} bytes with its "
+                "CRLF")
+        self._line_scan = len(buf)

@@ -27,7 +27,12 @@ from a direct HTTP/1.1 request:
 * ``HTTP_*`` become header fields (``HTTP_X_FOO`` -> ``X-FOO``). ``CONTENT_TYPE`` and
   ``CONTENT_LENGTH`` are the fields of the same name; their ``HTTP_`` twins (nginx sends both)
   are only a fallback. ``HTTP_TRANSFER_ENCODING`` is dropped: the body we read is not chunked.
-* ``HTTPS`` (on/1/true/yes) or ``REQUEST_SCHEME=https`` makes the scheme https.
+* The scheme is the front end's word, never a client's header: ``UWSGI_SCHEME`` (http or
+  https) when present, else https when ``HTTPS`` is on/1/true/yes or ``REQUEST_SCHEME`` is
+  https, else https only when our own socket is TLS. nginx's stock ``uwsgi_params`` forwards
+  the client's ``X-Forwarded-Proto`` as ``HTTP_X_FORWARDED_PROTO``, and nginx is a trusted
+  forwarder by default, so ``secure_scheme_headers`` do not apply under uwsgi: any client could
+  claim https. The header still reaches the application as a header.
 * ``REMOTE_ADDR``/``REMOTE_PORT`` become ``Request.proxy`` (protocol ``"UWSGI"``): the peer is a
   front end admitted by ``uwsgi_allow_ips``, which vouches for the client's address as a PROXY
   protocol header would.
@@ -65,6 +70,7 @@ _TARGET_VARS = frozenset({"REQUEST_URI", "PATH_INFO", "QUERY_STRING"})
 # Variables whose meaning we take; a second copy is ambiguous, as a second Content-Length is.
 _SINGLETONS = frozenset({"REQUEST_METHOD", "REQUEST_URI", "PATH_INFO", "QUERY_STRING",
                          "CONTENT_LENGTH", "CONTENT_TYPE", "HTTPS", "REQUEST_SCHEME",
+                         "UWSGI_SCHEME",
                          "REMOTE_ADDR", "REMOTE_PORT", "SERVER_ADDR", "SERVER_NAME",
                          "SERVER_PORT", "SCRIPT_NAME"})
 # nginx forwards the client's framing headers next to the CGI variables; these describe the hop
@@ -95,8 +101,8 @@ class UWSGIParser(BufferedParser):
 
     Arguments:
         options: limits and leniency switches shared with the HTTP parser.
-        forwarded_trusted: the peer is in ``forwarded_allow_ips``; enables
-            ``secure_scheme_headers`` among the forwarded header fields.
+        forwarded_trusted: accepted for interface compatibility; the scheme comes from the
+            front end's variables, never from ``secure_scheme_headers`` (module docstring).
         proxy_trusted: accepted for interface compatibility; uwsgi has no PROXY header.
         is_ssl: the connection from the front end is TLS.
         allowed: the peer is in ``uwsgi_allow_ips``; when False the first ``next_event`` raises
@@ -107,7 +113,7 @@ class UWSGIParser(BufferedParser):
     subclasses and make the parser terminal.
     """
 
-    __slots__ = ("_options", "_forwarded_trusted", "_is_ssl", "_reader", "_max_datasize")
+    __slots__ = ("_options", "_is_ssl", "_reader", "_max_datasize")
 
     def __init__(self, options: ParserOptions, *, forwarded_trusted: bool = False,
                  proxy_trusted: bool = False, is_ssl: bool = False, allowed: bool = True) -> None:
@@ -116,7 +122,6 @@ class UWSGIParser(BufferedParser):
         self._proxy: ProxyInfo | None = None
         self._error: errors.RequestError | None = None
         self._options = options
-        self._forwarded_trusted = forwarded_trusted
         self._is_ssl = is_ssl
         self._reader: LengthReader | None = None
         if not allowed:
@@ -202,11 +207,8 @@ class UWSGIParser(BufferedParser):
         script_name = cgi.get("SCRIPT_NAME")
         if script_name:
             headers.append(("SCRIPT_NAME", _field_value("SCRIPT_NAME", script_name)))
-        https = (cgi.get("HTTPS", b"").lower().decode("latin-1") in _TRUE
-                 or cgi.get("REQUEST_SCHEME", b"").lower() == b"https")
-        request = build_request(parts, headers, options,
-                                forwarded_trusted=self._forwarded_trusted,
-                                is_ssl=self._is_ssl or https, proxy=_client(cgi))
+        request = build_request(parts, headers, options, forwarded_trusted=False,
+                                is_ssl=_front_end_https(cgi, self._is_ssl), proxy=_client(cgi))
         # Persistence and upgrades are decided by the front end on its own connection to the
         # client; on ours, the connection stays open until the front end closes it.
         if not request.keep_alive or request.upgrade is not None:
@@ -214,11 +216,23 @@ class UWSGIParser(BufferedParser):
         return request
 
 
+def _front_end_https(cgi: dict[str, bytes], is_ssl: bool) -> bool:
+    """Whether the client reached the front end over https, as the front end says."""
+    scheme = cgi.get("UWSGI_SCHEME")
+    if scheme is not None:
+        value = scheme.strip().lower()
+        if value not in (b"http", b"https"):
+            raise InvalidUWSGIPacket(f"UWSGI_SCHEME must be http or https, not {scheme[:16]!r}")
+        return value == b"https"
+    return (cgi.get("HTTPS", b"").lower().decode("latin-1") in _TRUE
+            or cgi.get("REQUEST_SCHEME", b"").lower() == b"https" or is_ssl)
+
+
 def max_datasize(options: ParserOptions) -> int:
     """The largest variables block the limits allow (at most the format's 65535)."""
     line = options.limit_request_line
     size = options.limit_request_field_size
-    if not line or not size:
+    if not line:
         return MAX_DATASIZE
     # Three target variables, the fields and the CGI variables, each with its two length words.
     bound = 3 * (line + 4) + (options.limit_request_fields + MAX_CGI_VARS) * (size + 4)
@@ -238,6 +252,8 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
     pos = 0
     max_fields = options.limit_request_fields
     field_limit = options.limit_request_field_size
+    # "NAME: value" plus the CRLF it would end with counts against the limit, as over HTTP.
+    line_room = options.field_line_limit
     line_limit = options.limit_request_line
     others = 0
     while pos < size:
@@ -260,7 +276,7 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
             if len(headers) >= max_fields:
                 raise errors.LimitRequestHeaders("too many header fields")
             # "NAME: value" is the field line this variable stands for.
-            if field_limit and klen - 5 + 2 + vlen > field_limit:
+            if klen - 5 + 2 + vlen > line_room:
                 raise errors.LimitRequestHeaders(f"header field longer than {field_limit} bytes")
             raw_name = key[5:].replace(b"_", b"-")
             if TOKEN_RE.fullmatch(raw_name) is None:
@@ -277,7 +293,7 @@ def parse_vars(block: bytes, options: ParserOptions) -> tuple[dict[str, bytes], 
         if name in _TARGET_VARS:
             if line_limit and vlen > line_limit:
                 raise errors.LimitRequestLine(f"{name} longer than {line_limit} bytes")
-        elif field_limit and klen + 2 + vlen > field_limit:
+        elif klen + 2 + vlen > line_room:
             raise errors.LimitRequestHeaders(f"uwsgi variable longer than {field_limit} bytes")
         if name in _SINGLETONS:
             if name in cgi:

@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import os
 import signal
-import stat
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn import util
@@ -58,6 +58,9 @@ from gunicorn.dirty.stash.redis_mode import arbiter_store
 from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
 from gunicorn.dirty.supervisor import Supervisor
+from gunicorn.errors import UnsafePathError
+from gunicorn.private_dir import ensure_private_dir, uid_is_trusted
+from gunicorn.sockets import peer_credentials
 
 MONITOR_INTERVAL = 0.5
 
@@ -74,6 +77,9 @@ class ClientConnection(TransportLink):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if not self.arbiter.admits(transport.get_extra_info("socket")):
+            transport.abort()
+            return
         self.arbiter.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -104,8 +110,10 @@ class DirtyArbiter:
     ``workers`` (pid -> :class:`~gunicorn.dirty.pool.WorkerHandle`), ``specs``.
     """
 
-    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int) -> None:
+    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int,
+                 notify: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
+        self._notify = notify  # the master's heartbeat for this sidecar, touched every tick
         self.log = log
         self.socket_path = socket_path
         self.master_pid = master_pid
@@ -179,13 +187,10 @@ class DirtyArbiter:
         await self._shutdown()
 
     def _prepare_socket_dir(self) -> None:
-        directory = os.path.dirname(self.socket_path)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, 0o700)
-        info = os.lstat(directory)
-        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
-                or info.st_mode & 0o077):
-            raise DirtyError(f"{directory} is not a private directory owned by this user")
+        try:
+            ensure_private_dir(os.path.dirname(self.socket_path))
+        except UnsafePathError as exc:
+            raise DirtyError(str(exc)) from exc
 
     def _remove_socket(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -216,6 +221,8 @@ class DirtyArbiter:
             self._stop.set()
 
     def _tick(self) -> None:
+        if self._notify is not None:
+            self._notify()
         if os.getppid() != self.master_pid:
             self.log.warning("Master %s is gone, dirty arbiter shutting down", self.master_pid)
             self.stop(graceful=False)
@@ -255,6 +262,18 @@ class DirtyArbiter:
             self.stash_saver.save_now()
 
     # -- client frames ------------------------------------------------------------------------
+
+    def admits(self, sock: Any) -> bool:
+        """Whether a new client may talk to us: its uid (SO_PEERCRED, whatever the socket's
+        file mode) is root, ours, or the HTTP workers' (``user``). Others are logged."""
+        try:
+            pid, uid, _ = peer_credentials(sock)
+        except OSError:
+            return False
+        if uid_is_trusted(uid) or uid == self.cfg.uid:
+            return True
+        self.log.warning("Dirty arbiter: refusing a client running as uid %s (pid %s)", uid, pid)
+        return False
 
     def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
         kind, rid = frame.type, frame.request_id

@@ -5,14 +5,13 @@ core to supervise the dirty arbiter as a sidecar, and exports the arbiter's sock
 workers as ``GUNICORN_DIRTY_SOCKET`` (and, with ``dirty_stash_url``, where the stash is in
 Redis: ``GUNICORN_DIRTY_STASH_URL`` and ``GUNICORN_DIRTY_STASH_PREFIX``).
 
-The socket path is chosen once per master (a private ``0700`` directory made by
-``tempfile.mkdtemp``), so it stays the same when the dirty arbiter is restarted and running HTTP
+The socket path is chosen once per master (a private ``0700`` directory with a random name,
+made and checked by :mod:`gunicorn.private_dir`), so it stays the same when the dirty arbiter is restarted and running HTTP
 workers simply reconnect.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from functools import partial
@@ -20,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.errors import ConfigError
 from gunicorn.plugins import SidecarContext, SidecarSpec
+from gunicorn.private_dir import make_private_tempdir
+from gunicorn.sockets import check_unix_socket_path
 
 if TYPE_CHECKING:
     from gunicorn.config import Config, Registry
 
 SOCKET_ENV = "GUNICORN_DIRTY_SOCKET"
 SOCKET_NAME = "arbiter.sock"
+SOCKET_DIR_PREFIX = "gunicorn-dirty-"
 # The master SIGKILLs the sidecar after its graceful timeout; the dirty arbiter needs a moment
 # beyond dirty_graceful_timeout to kill late workers and remove its socket.
 STOP_MARGIN = 2.0
@@ -48,8 +50,9 @@ class DirtyPlugin:
         registry.add_all(SETTINGS)
 
     def configure(self, cfg: Config) -> None:
-        """Reject malformed ``dirty_apps`` entries, and a stash on Redis that cannot work (no
-        redis client, or ``dirty_stash_file`` too): exit 2, one line naming the setting."""
+        """Reject malformed ``dirty_apps`` entries, a stash on Redis that cannot work (no redis
+        client, or ``dirty_stash_file`` too), and a socket path too long for AF_UNIX: exit 2, one
+        line naming the setting, entry or path."""
         from gunicorn.dirty.specs import parse_specs
         from gunicorn.dirty.stash.config import check_settings
 
@@ -58,12 +61,21 @@ class DirtyPlugin:
         except ValueError as exc:
             raise ConfigError("dirty_apps", str(exc)) from None
         check_settings(cfg)  # dirty_stash_url: the redis extra, not with dirty_stash_file
+        if enabled(cfg):
+            check_unix_socket_path("TMPDIR", self._planned_socket_path(),
+                                   "the dirty arbiter's socket goes in TMPDIR; point TMPDIR "
+                                   "to a shorter directory")
+
+    def _planned_socket_path(self) -> str:
+        if self._socket_dir is not None:
+            return os.path.join(self._socket_dir, SOCKET_NAME)
+        # mkdtemp adds 8 random characters to the prefix.
+        return os.path.join(tempfile.gettempdir(), f"{SOCKET_DIR_PREFIX}XXXXXXXX", SOCKET_NAME)
 
     def socket_path(self) -> str:
         """The dirty arbiter's socket path, created on first use in this (master) process."""
         if self._socket_dir is None:
-            self._socket_dir = tempfile.mkdtemp(prefix="gunicorn-dirty-")
-            os.chmod(self._socket_dir, 0o700)
+            self._socket_dir = make_private_tempdir(SOCKET_DIR_PREFIX)
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
     def worker_environ(self, cfg: Config) -> dict[str, str]:
@@ -83,7 +95,9 @@ class DirtyPlugin:
             run=partial(_run_arbiter, path),
             env={SOCKET_ENV: path},
             graceful_timeout=float(cfg.dirty_graceful_timeout) + STOP_MARGIN,
-            pidfile=pidfile_path(cfg),
+            orphan_record=True,
+            # Hung like an HTTP worker after `timeout` seconds without a heartbeat (0: never).
+            heartbeat_timeout=float(cfg.timeout),
         )]
 
     def control_commands(self, cfg: Config) -> dict[str, Any]:
@@ -103,19 +117,8 @@ class DirtyPlugin:
                              stash_prefix=stash_prefix(cfg)).handlers()
 
 
-def pidfile_path(cfg: Config) -> str:
-    """Where the master records the dirty arbiter's pid, to kill an orphan on the next start.
-
-    Keyed by the proc name *and* the bind addresses and working directory, so two different
-    servers on one host never take each other's dirty arbiter for an orphan.
-    """
-    name = (cfg.proc_name or "gunicorn").replace("/", "_").replace(" ", "_")
-    identity = "|".join([os.getcwd(), *map(str, cfg.bind or [])])
-    digest = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:10]
-    return os.path.join(tempfile.gettempdir(), f"gunicorn-dirty-{name}-{digest}.pid")
-
-
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
     from gunicorn.dirty.arbiter import DirtyArbiter
 
-    return DirtyArbiter(ctx.cfg, ctx.log, socket_path, master_pid=ctx.master_pid).run()
+    return DirtyArbiter(ctx.cfg, ctx.log, socket_path, master_pid=ctx.master_pid,
+                        notify=ctx.notify).run()

@@ -30,8 +30,10 @@ SETTINGS = (
         doc=(
             "Headers a trusted front-end proxy sets to say the client used HTTPS, mapped to the "
             "value that means so. When a request from an address in `forwarded_allow_ips` "
-            "carries one of them with that value, `wsgi.url_scheme` becomes `https`. Config "
-            "file only."
+            "carries one of them with that value, `wsgi.url_scheme` becomes `https`. Not used "
+            "with `protocol = uwsgi`: there the front end's own variables (`UWSGI_SCHEME`, "
+            "`HTTPS`, `REQUEST_SCHEME`) decide, since nginx passes the client's headers on "
+            "(docs/uwsgi.md). Config file only."
         ),
     ),
     Setting(
