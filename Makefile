@@ -4,7 +4,10 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml))
 TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
-              inotify_simple websockets starlette fastapi h2
+              inotify_simple websockets starlette fastapi h2 uvicorn PasteDeploy
+# Installed with --no-deps: uvicorn-worker requires the classic gunicorn distribution, which
+# would overwrite gunicorn-core's files (see docs/migrating.md); we test it on our arbiter.
+NODEPS_TOOLS := uvicorn-worker
 # Optional extras of the packages, installed so every code path is tested.
 EXTRAS     := packages/core:asgi,uvloop
 STAMP      := $(VENV)/.installed
@@ -22,6 +25,7 @@ $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e '$(p)$(call extras,$(p))') $(TEST_TOOLS)
+	$(BIN)/python -m pip install -q --no-deps $(NODEPS_TOOLS)
 	touch $@
 
 run: venv
