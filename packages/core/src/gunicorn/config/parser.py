@@ -135,7 +135,7 @@ def _unknown_arguments(parser: argparse.ArgumentParser, extras: list[str],
             name = flag_to_name(extra)
             why = missing_plugin(name, disabled_plugins)
             if why is not None:
-                raise ConfigError(name, f"{extra.split('=', 1)[0]}: {why}")
+                raise ConfigError(name, f"{extra.split('=', 1)[0]} {why}")
     parts = []
     for extra in extras:
         near = likely_flags(extra, flags) if extra.startswith("-") else []

@@ -30,8 +30,8 @@ def missing_plugin(name: str, disabled: Iterable[str] = ()) -> str | None:
     for prefix, (plugin, distribution) in PLUGIN_PREFIXES.items():
         if name.startswith(prefix):
             if plugin in set(disabled):
-                return (f"this setting belongs to the {plugin} plugin, which is disabled "
+                return (f"belongs to the {plugin} plugin, which is disabled "
                         f"(--disable-plugin {plugin})")
-            return (f"this setting needs the {plugin} plugin, which is not installed: "
+            return (f"needs the {plugin} plugin, which is not installed: "
                     f"pip install {distribution}")
     return None

@@ -47,13 +47,17 @@ class DirtyPlugin:
         registry.add_all(SETTINGS)
 
     def configure(self, cfg: Config) -> None:
-        """Reject malformed ``dirty_apps`` entries (exit 2, one line naming the entry)."""
+        """Reject malformed ``dirty_apps`` entries (exit 2, one line naming the entry); warn
+        when ``dirty_workers`` is set without any app to run."""
         from gunicorn.dirty.specs import parse_specs
 
         try:
             parse_specs(cfg.dirty_apps)
         except ValueError as exc:
             raise ConfigError("dirty_apps", str(exc)) from None
+        if cfg.is_set("dirty_workers") and cfg.dirty_workers > 0 and not cfg.dirty_apps:
+            cfg.notice(f"dirty_workers = {cfg.dirty_workers} but no dirty_apps (--dirty-app): "
+                       "no dirty pool will start")
 
     def socket_path(self) -> str:
         """The dirty arbiter's socket path, created on first use in this (master) process."""
