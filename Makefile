@@ -47,9 +47,13 @@ docs: venv
 	$(BIN)/python -m gunicorn.config.docs > docs/settings.md
 	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.docs --plugin $$p > docs/settings-$$p.md || exit 1; done
 
+# The peers (gunicorn 27.0.1, uvicorn) live in their own virtualenv; without it `make bench`
+# says how to make one and measures ours alone.
+PEERS      ?= /tmp/peers/bin/python
+BENCH_SUITE ?= benchmarks/suites/core-h1.txt
+
 bench: venv
-	PYTHON=/tmp/peers/bin/python OURS=$(CURDIR)/$(BIN)/python /tmp/peers/bin/python \
-	  ../shared/bench/suite.py docs/bench-core-h1.txt --rounds 5
+	$(BIN)/python benchmarks/suite.py $(BENCH_SUITE) --rounds 5 --peers $(PEERS)
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache
