@@ -117,7 +117,8 @@ def conflict_message(init_path: str) -> str:
     classic = _distribution(CLASSIC)
     core = _distribution("gunicorn-core")
     what = f"gunicorn {classic.version}" if classic is not None else "a 'gunicorn' package"
-    pulled = _required_by()
+    # Who asked for it, when pip installed it (a package found on PYTHONPATH has no metadata).
+    pulled = _required_by() if classic is not None else []
     if pulled:
         what += f", required by {', '.join(pulled)}"
     ours = f"gunicorn-core {core.version}" if core is not None else "gunicorn-core"
