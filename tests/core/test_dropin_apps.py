@@ -64,6 +64,16 @@ def test_uvicorn_worker_names_run_on_our_asgi_worker_when_not_installed(name):
 DJANGO = str(APPS / "django_project")
 
 
+def _boot_log_expecting_exit_4(args: list[str], cwd: str | None) -> str:
+    srv = GunicornServer(args, cwd=cwd, env={"PYTHONPATH": os.pathsep.join([str(APPS), DJANGO])})
+    srv.start(wait=False)
+    try:
+        assert srv.wait_exit(20) == 4, srv.log()
+        return srv.log()
+    finally:
+        srv.stop()
+
+
 @pytest.mark.parametrize("worker", ["sync", "gthread"])
 @pytest.mark.parametrize("app, cwd", [
     ("asgi_apps:app", None),
@@ -72,14 +82,7 @@ DJANGO = str(APPS / "django_project")
     ("asgi_django:application", DJANGO),
 ], ids=["raw-asgi", "fastapi", "starlette", "django-asgi"])
 def test_an_asgi_app_under_a_wsgi_worker_stops_with_exit_4(worker, app, cwd):
-    srv = GunicornServer(["-k", worker, app], cwd=cwd,
-                         env={"PYTHONPATH": os.pathsep.join([str(APPS), DJANGO])})
-    srv.start(wait=False)
-    try:
-        assert srv.wait_exit(20) == 4
-        log = srv.log()
-    finally:
-        srv.stop()
+    log = _boot_log_expecting_exit_4(["-k", worker, app], cwd)
     lines = [line for line in log.splitlines() if "run it with -k asgi" in line]
     assert len(lines) == 1, log
     assert f"the application is ASGI but the {worker} worker serves WSGI applications" \
@@ -93,14 +96,7 @@ def test_an_asgi_app_under_a_wsgi_worker_stops_with_exit_4(worker, app, cwd):
     ("djproj.wsgi:application", DJANGO),
 ], ids=["raw-wsgi", "flask", "django-wsgi"])
 def test_a_wsgi_app_under_the_asgi_worker_stops_with_exit_4(app, cwd):
-    srv = GunicornServer(["-k", "asgi", app], cwd=cwd,
-                         env={"PYTHONPATH": os.pathsep.join([str(APPS), DJANGO])})
-    srv.start(wait=False)
-    try:
-        assert srv.wait_exit(20) == 4
-        log = srv.log()
-    finally:
-        srv.stop()
+    log = _boot_log_expecting_exit_4(["-k", "asgi", app], cwd)
     assert "the application is WSGI but the asgi worker serves ASGI applications: run it " \
         "with -k gthread (or -k sync)" in log, log
 

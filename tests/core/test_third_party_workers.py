@@ -32,7 +32,7 @@ def _server(tmp_path, worker: str, *args: str) -> GunicornServer:
                            *args, "asgi_apps:app"])
 
 
-@pytest.mark.parametrize("worker", ["uvicorn_worker.UvicornWorker",
+@pytest.mark.parametrize("worker", ["uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornWorker",
                                     "uvicorn_worker.UvicornH11Worker"])
 def test_uvicorn_worker_serves_reloads_on_hup_and_stops_on_term(tmp_path, worker):
     with _server(tmp_path, worker, "-w", "2") as srv:
