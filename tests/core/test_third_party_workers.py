@@ -9,10 +9,13 @@ uvicorn's worker reads ``cfg.settings["backlog"].value``, ``cfg.is_ssl``/``ssl_o
 from __future__ import annotations
 
 import http.client
+import shutil
 import signal
+import ssl
 
 import pytest
 from apps.ctl_support import data
+from apps.tls_support import make_cert
 from harness import GunicornServer, wait_until
 
 pytest.importorskip("uvicorn_worker")
@@ -75,3 +78,16 @@ def test_uvicorn_worker_heartbeats_keep_it_alive_past_the_timeout(tmp_path):
         assert srv.worker_pids() == [pid]
         assert "WORKER TIMEOUT" not in srv.log()
         assert _get(srv, "/").status == 200
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_uvicorn_worker_serves_tls_from_our_ssl_settings(tmp_path):
+    certfile, keyfile = make_cert(tmp_path)
+    with _server(tmp_path, "uvicorn_worker.UvicornWorker", "--certfile", str(certfile),
+                 "--keyfile", str(keyfile)) as srv:
+        context = ssl.create_default_context(cafile=str(certfile))
+        conn = http.client.HTTPSConnection(srv.host, srv.port, timeout=10, context=context)
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (200, b"Hello, World!")
+        conn.close()
