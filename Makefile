@@ -4,7 +4,10 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml))
 TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
-              inotify_simple websockets starlette fastapi h2
+              inotify_simple websockets starlette fastapi h2 uvicorn PasteDeploy
+# Installed with --no-deps: uvicorn-worker requires the classic gunicorn distribution, which
+# would overwrite gunicorn-core's files (see docs/migrating.md); we test it on our arbiter.
+NODEPS_TOOLS := uvicorn-worker
 # Optional extras of the packages, installed so every code path is tested.
 EXTRAS     := packages/core:asgi,uvloop packages/dirty:redis
 STAMP      := $(VENV)/.installed
@@ -22,6 +25,7 @@ $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e '$(p)$(call extras,$(p))') $(TEST_TOOLS)
+	$(BIN)/python -m pip install -q --no-deps $(NODEPS_TOOLS)
 	touch $@
 
 run: venv
@@ -44,9 +48,13 @@ docs: venv
 	$(BIN)/python -m gunicorn.config.docs > docs/settings.md
 	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.docs --plugin $$p > docs/settings-$$p.md || exit 1; done
 
+# The peers (gunicorn 27.0.1, uvicorn) live in their own virtualenv; without it `make bench`
+# says how to make one and measures ours alone.
+PEERS      ?= /tmp/peers/bin/python
+BENCH_SUITE ?= benchmarks/suites/core-h1.txt
+
 bench: venv
-	PYTHON=/tmp/peers/bin/python OURS=$(CURDIR)/$(BIN)/python /tmp/peers/bin/python \
-	  ../shared/bench/suite.py docs/bench-core-h1.txt --rounds 5
+	$(BIN)/python benchmarks/suite.py $(BENCH_SUITE) --rounds 5 --peers $(PEERS)
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache

@@ -65,7 +65,7 @@ def test_address_in_use_retries_then_halts(caplog):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(HaltServer, match=f"Can't connect to 127.0.0.1:{port}"):
+        with pytest.raises(HaltServer, match=f"Could not bind 127.0.0.1:{port}: address in use"):
             create_listeners(make_cfg(f"127.0.0.1:{port}"), log, retries=2)
     assert caplog.text.count(f"Connection in use: 127.0.0.1:{port}") == 2
 

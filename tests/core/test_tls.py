@@ -6,10 +6,10 @@ import json
 import shutil
 import socket
 import ssl
-import subprocess
 
 import httpx
 import pytest
+from apps.tls_support import make_cert
 from apps.wsgi_client import read_response, serve
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
@@ -18,13 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(keyfile), "-out", str(certfile)],
-                   check=True, capture_output=True)
-    return certfile, keyfile
+    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module", params=["sync", "gthread"])

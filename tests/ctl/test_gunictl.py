@@ -174,3 +174,34 @@ def test_dirty_and_plugin_commands_through_gunictl(tmp_path):
         got = run(path, "stash", "get", "t", "key with space")
         assert got.exit_code == 0 and "value: KEY WITH SPACE" in got.output
         srv.send_signal(signal.SIGTERM)
+
+
+def test_show_all_prints_sidecar_start_as_wall_clock_time(tmp_path):
+    import datetime
+    import time
+
+    from apps.arb_support import arb_server
+
+    sock = tmp_path / "run" / "g.ctl"
+    before = time.time()
+    with arb_server(["--plugin", "arb_plugins:SidecarPlugin", f"control_socket={sock}"],
+                    tmp_path) as srv:
+        socket_of(srv)
+        wait_until(lambda: json.loads(run(str(sock), "--json", "show", "all").output)
+                   ["sidecars"][0]["pid"], 10, message="sidecar running")
+        [sidecar] = json.loads(run(str(sock), "--json", "show", "all").output)["sidecars"]
+        assert before - 1 <= sidecar["started_at"] <= time.time() + 1
+        text = run(str(sock), "show", "all").output
+    shown = datetime.datetime.fromtimestamp(sidecar["started_at"])
+    assert shown.isoformat(sep=" ", timespec="seconds") in text
+
+
+def test_show_config_shows_the_live_socket_path_and_modes_in_octal(tmp_path):
+    from harness import GunicornServer
+
+    with GunicornServer(["-w", "1", "--umask", "0o022", "hello:app"]) as srv:
+        path = os.path.join(srv.tmp.name, "gunicorn.ctl")  # the default: $XDG_RUNTIME_DIR
+        srv.wait_for_log("Control socket listening at")
+        lines = run(path, "show", "config").output.splitlines()
+    assert f"control_socket: {path}" in lines
+    assert "control_socket_mode: 0o600" in lines and "umask: 0o022" in lines

@@ -12,12 +12,14 @@ Everything after that belongs to the arbiter.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from gunicorn.app.interface import mismatch
 from gunicorn.app.loader import AppSource
 from gunicorn.config.config import Config
 from gunicorn.config.loader import load_config
@@ -29,6 +31,7 @@ from gunicorn.errors import AppImportError, ConfigError, PluginError
 from gunicorn.plugins import PluginManager
 from gunicorn.protocols import check_config as check_protocols
 from gunicorn.sockets import check_bind_paths
+from gunicorn.workers import served_interface
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
@@ -50,10 +53,12 @@ def print_config(cfg: Config) -> None:
 
 
 def check_config(cfg: Config) -> int:
-    """Import the application as a worker would; 0 when it loads, 1 otherwise."""
-    source = AppSource(cfg.wsgi_app, cfg.chdir, cfg.pythonpath)
+    """Import the application as a worker would; 0 when it loads, 1 otherwise.
+
+    Also says when the worker chosen cannot serve it (an ASGI app under a WSGI worker)."""
+    source = app_source(cfg)
     try:
-        source.load()
+        app = source.load()
     except AppImportError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return 1
@@ -61,7 +66,31 @@ def check_config(cfg: Config) -> int:
         # show where, since the traceback is the useful part here.
         traceback.print_exc()
         return 1
+    served = served_interface(cfg.worker_class)
+    wrong = mismatch(app, served, cfg.worker_class_str) if served else None
+    if wrong is not None:
+        sys.stderr.write(f"Error: {wrong}\n")
+        return 1
     return 0
+
+
+def app_source(cfg: Config) -> AppSource:
+    """Where workers load the application from: ``APP_MODULE`` or a ``--paste`` ini file."""
+    # Absolute now: the arbiter changes to --chdir before workers load it.
+    paste = os.path.abspath(cfg.paste) if cfg.paste else None
+    return AppSource(cfg.wsgi_app, cfg.chdir, cfg.pythonpath, paste=paste,
+                     paste_global=cfg.raw_paste_global_conf)
+
+
+def show_notices(cfg: Config, log: Any = None) -> None:
+    """Log the configuration's notices (likely typos, settings without effect); without a
+    logger, print them to stderr (``--check-config``)."""
+    for notice in cfg.notices:
+        if log is not None:
+            log.log(notice.level, notice.message)
+        else:
+            sys.stderr.write(f"{logging.getLevelName(notice.level).capitalize()}: "
+                             f"{notice.message}\n")
 
 
 def configure(cfg: Config, plugins: PluginManager) -> None:
@@ -91,24 +120,26 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if cfg.print_config:
         print_config(cfg)
         raise SystemExit(0)
-    if not cfg.wsgi_app:
+    if not cfg.wsgi_app and not cfg.paste:
         build_parser(registry).error("no application module specified (APP_MODULE)")
-    if cfg.check_config:
-        raise SystemExit(check_config(cfg))
 
     try:
         # Resolved now so a typo in -k or --logger-class is exit 2, not a crash loop of workers.
         cfg.worker_class  # noqa: B018
+        if cfg.check_config:
+            show_notices(cfg)
+            raise SystemExit(check_config(cfg))
         log: Any = cfg.logger_class(cfg)
     except ConfigError as exc:
         _fail(str(exc))
+    show_notices(cfg, log)
 
     def reload_config() -> Config:
         fresh = load_config(args, environ, registry, cwd=cwd)
         configure(fresh, plugins)
+        show_notices(fresh, log)
         return fresh
 
     from gunicorn.arbiter.arbiter import Arbiter  # the arbiter is only needed to actually serve
 
-    app = AppSource(cfg.wsgi_app, cfg.chdir, cfg.pythonpath)
-    Arbiter(cfg, app, plugins, log, reload_config=reload_config).run()
+    Arbiter(cfg, app_source(cfg), plugins, log, reload_config=reload_config).run()

@@ -112,8 +112,19 @@ class Listener:
     def setblocking(self, flag: bool) -> None:
         self.sock.setblocking(flag)
 
-    def close(self, unlink: bool = True) -> None:
-        """Close the socket; remove a Unix socket file we created when ``unlink`` is true."""
+    def __getattr__(self, name: str) -> Any:
+        # gunicorn's listeners delegate to the socket, and third-party workers rely on it
+        # (uvicorn hands them to loop.create_server, which reads .type and calls .setblocking).
+        if name == "sock":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.sock, name)
+
+    def close(self, unlink: bool = False) -> None:
+        """Close the socket; remove a Unix socket file we created when ``unlink`` is true.
+
+        Workers close their copy with a plain ``close()`` (uvicorn's does): that must never
+        remove the file the master and the other workers still serve on.
+        """
         path = self.path if unlink and not self.inherited else None
         with contextlib.suppress(OSError):
             self.sock.close()
@@ -220,11 +231,12 @@ def bind_address(address: Any, cfg: Any, log: Any, retries: int = BIND_RETRIES,
             elif exc.errno == errno.EADDRNOTAVAIL:
                 log.error("Invalid address: %s", address)
             else:
-                raise HaltServer(f"Can't bind {address}: {exc}") from exc
+                raise HaltServer(f"Could not bind {address}: {exc}") from exc
             if attempt < retries:
                 log.error("Retrying in %s second%s.", delay, "" if delay == 1 else "s")
                 time.sleep(delay)
-    raise HaltServer(f"Can't connect to {address}")
+    raise HaltServer(f"Could not bind {address}: address in use or not available "
+                     f"after {retries} attempts")
 
 
 def adopt_fds(fds: Iterable[int], cfg: Any) -> list[Listener]:

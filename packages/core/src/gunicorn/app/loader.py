@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from gunicorn.errors import AppImportError
@@ -99,10 +100,14 @@ class AppSource:
     """
 
     def __init__(self, spec: str | None, chdir: str | None = None,
-                 pythonpath: str | None = None) -> None:
+                 pythonpath: str | None = None, paste: str | None = None,
+                 paste_global: Sequence[str] = ()) -> None:
         self.spec = spec
         self.chdir = chdir
         self.pythonpath = pythonpath
+        # An absolute ``path[#name]`` of a PasteDeploy ini file; it wins over ``spec``.
+        self.paste = paste
+        self.paste_global = list(paste_global)
         self._app: Any = None
 
     def prepare_path(self) -> None:
@@ -119,10 +124,25 @@ class AppSource:
     def load(self) -> Any:
         """Return the application callable, importing it on first use."""
         if self._app is None:
+            if self.paste:
+                from gunicorn.app.paste import load_paste_app
+
+                self.prepare_path()
+                self._app = load_paste_app(self.paste, self.paste_global)
+                return self._app
             if not self.spec:
                 raise AppImportError("no application module specified")
             self.prepare_path()
             self._app = load_app(self.spec)
+        return self._app
+
+    def wsgi(self) -> Any:
+        """gunicorn's name for :meth:`load` (third-party workers call ``self.app.wsgi()``)."""
+        return self.load()
+
+    @property
+    def callable(self) -> Any:
+        """The loaded application, or None before the first :meth:`load` (gunicorn's name)."""
         return self._app
 
     @property

@@ -182,6 +182,8 @@ class Arbiter(WorkerPool):
         for listener in self.listeners:
             self.log.info("Listening at: %s (%s)", listener, self.pid)
         self.log.info("Using worker: %s", self.cfg.worker_class_str)
+        if self.cfg.worker_class_note:
+            self.log.info("%s", self.cfg.worker_class_note)
         specs = self.plugins.sidecars(self.cfg) if self.plugins else []
         if not self.master_pid:
             # A USR2 child shares the old master's sidecar records: those are not orphans.

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 class WorkerPool:
     """Mixin of :class:`~gunicorn.arbiter.arbiter.Arbiter` managing the HTTP workers."""
 
+    # gunicorn's names for the worker exit codes that halt the master; third-party workers
+    # read them from the arbiter class (uvicorn's: ``sys.exit(Arbiter.WORKER_BOOT_ERROR)``).
+    WORKER_BOOT_ERROR = WORKER_BOOT_ERROR
+    APP_LOAD_ERROR = APP_LOAD_ERROR
+
     # Provided by Arbiter.__init__.
     cfg: Any
     log: Any
@@ -122,7 +127,6 @@ class WorkerPool:
         worker.pid = pid
         self.workers[pid] = worker
         self.workers_spawned += 1
-        self.log.info("Booting worker with pid: %s", pid)
         return pid
 
     def _prepare_child(self, keep: Any = None) -> None:
@@ -145,6 +149,8 @@ class WorkerPool:
             self._prepare_child(keep=worker)
             self.sidecars.close_in_child()
             worker.pid = os.getpid()
+            # Logged by the worker itself, so the line carries the worker's pid.
+            self.log.info("Booting worker with pid: %s", worker.pid)
             util.set_process_title(f"worker [{self.proc_name}]")
             if self.cfg.reuse_port:
                 worker.sockets = rebind_for_worker(worker.sockets, self.cfg, self.log)
@@ -163,6 +169,8 @@ class WorkerPool:
         finally:
             # A failing hook must not change how the worker exits.
             call_user_hook(self.log, "worker_exit hook", self.cfg.worker_exit, self, worker)
+            if status == 0:
+                self.log.info("Worker exiting (pid: %s)", worker.pid)
             util.flush_stdio()
             os._exit(status)
 
@@ -268,7 +276,7 @@ class WorkerPool:
             elif code != 0:
                 self.log.error("Worker (pid:%s) exited with code %s", pid, code)
             else:
-                self.log.info("Worker exiting (pid: %s)%s", pid, " (retired)" if retiring else "")
+                self.log.debug("Worker (pid:%s) exited%s", pid, " (retired)" if retiring else "")
         call_user_hook(self.log, "child_exit hook", self.cfg.child_exit, self, worker)
         return halt
 

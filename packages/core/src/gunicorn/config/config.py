@@ -12,13 +12,25 @@ calling ``set`` in that order.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.config.derived import DerivedValues
 from gunicorn.config.registry import Registry, Setting
+from gunicorn.config.settings_view import SettingsView
 from gunicorn.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something worth telling about a configuration that still works (a likely typo, a
+    setting that has no effect here). ``level`` is a :mod:`logging` level."""
+
+    message: str
+    level: int = logging.WARNING
 
 
 class Config(DerivedValues):
@@ -33,6 +45,7 @@ class Config(DerivedValues):
         object.__setattr__(self, "registry", registry)
         object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_explicit", set())
+        object.__setattr__(self, "notices", [])
         environ = os.environ if env is None else env
         for setting in registry:
             self._values[setting.name] = self._default_for(setting, environ)
@@ -79,6 +92,16 @@ class Config(DerivedValues):
         """True when ``name`` was set explicitly (config file, env, command line, app)."""
         return name in self._explicit
 
+    @property
+    def settings(self) -> SettingsView:
+        """gunicorn's ``cfg.settings[name].value`` view, for third-party workers and hooks."""
+        return SettingsView(self)
+
+    def notice(self, message: str, level: int = logging.WARNING) -> None:
+        """Record a :class:`Notice`; the command logs them once the logger exists and
+        ``--check-config`` prints them."""
+        self.notices.append(Notice(message, level))
+
     def items(self) -> list[tuple[str, Any]]:
         return sorted(self._values.items())
 
@@ -87,5 +110,6 @@ class Config(DerivedValues):
         object.__setattr__(clone, "registry", self.registry)
         object.__setattr__(clone, "_values", dict(self._values))
         object.__setattr__(clone, "_explicit", set(self._explicit))
+        object.__setattr__(clone, "notices", list(self.notices))
         return clone
 

@@ -97,13 +97,21 @@ class DerivedValues:
     @property
     def worker_class(self) -> type:
         """The worker class; ``sync`` with ``threads > 1`` becomes ``gthread``, as in gunicorn."""
-        from gunicorn.workers import load_worker_class
+        return self._resolved_worker().cls
+
+    @property
+    def worker_class_note(self) -> str | None:
+        """One line to log when ``-k`` named an alias (a uvicorn worker that is not installed)."""
+        return self._resolved_worker().note
+
+    def _resolved_worker(self) -> Any:
+        from gunicorn.workers import resolve_worker
 
         value = self.get("worker_class")
         if not isinstance(value, type):
             value = _threaded_name(value, self.get("threads"))
         try:
-            return load_worker_class(value)
+            return resolve_worker(value)
         except (ValueError, ImportError) as exc:
             raise ConfigError("worker_class", str(exc)) from exc
 

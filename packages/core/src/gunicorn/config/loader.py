@@ -15,14 +15,17 @@ pick up an edited config file.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gunicorn.config.config import Config
-from gunicorn.config.parser import build_parser, env_args, parse_args
+from gunicorn.config.parser import build_parser, env_args, parse_args, prescan_disabled_plugins
+from gunicorn.config.plugin_settings import missing_plugin
 from gunicorn.config.registry import Registry
+from gunicorn.config.suggest import likely_setting
 from gunicorn.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "./gunicorn.conf.py"
@@ -46,8 +49,9 @@ def load_config(argv: Sequence[str], env: Mapping[str, str], registry: Registry,
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     parser = build_parser(registry)
-    from_env = parse_args(parser, env_args(env))
-    from_cli = parse_args(parser, argv)
+    disabled = prescan_disabled_plugins(argv, env)
+    from_env = parse_args(parser, env_args(env), disabled)
+    from_cli = parse_args(parser, argv, disabled)
 
     cfg = Config(registry, env)
     for name, value in (app_settings or {}).items():
@@ -59,16 +63,56 @@ def load_config(argv: Sequence[str], env: Mapping[str, str], registry: Registry,
     if path is None and os.path.isfile(os.path.join(cwd, DEFAULT_CONFIG_FILE)):
         path = DEFAULT_CONFIG_FILE
     if path is not None:
-        apply_config_source(cfg, path, cwd, explicit=explicit)
+        apply_config_source(cfg, path, cwd, explicit=explicit, disabled_plugins=disabled)
         cfg.set("config", path)
 
     for layer in (from_env, from_cli):
         for name, value in layer.items():
             cfg.set(name, value)
+    apply_paste(cfg, cwd)
+    note_settings_without_effect(cfg)
     return cfg
 
 
-def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = True) -> None:
+def apply_paste(cfg: Config, cwd: str) -> None:
+    """``--paste``: check the ini file and PasteDeploy now (exit 2 before anything forks), and
+    take the defaults gunicorn takes from the file (process name, its logging config)."""
+    if not cfg.paste:
+        return
+    from gunicorn.app.paste import (
+        LOGGING_SETTINGS,
+        MISSING,
+        has_logging_config,
+        paste_installed,
+        split_uri,
+    )
+
+    path = os.path.join(cwd, split_uri(cfg.paste)[0])
+    if not os.path.isfile(path):
+        raise ConfigError("paste", f"{split_uri(cfg.paste)[0]!r} does not exist")
+    if not paste_installed():
+        raise ConfigError("paste", MISSING)
+    if not cfg.is_set("default_proc_name"):
+        cfg.set("default_proc_name", split_uri(cfg.paste)[0])
+    if has_logging_config(path) and not any(cfg.is_set(name) for name in LOGGING_SETTINGS):
+        cfg.set("logconfig", path)
+
+
+# Values accepted for compatibility that change nothing here: (setting, value) -> why.
+WITHOUT_EFFECT = {
+    ("http_parser", "fast"): "gunicorn-core has one HTTP/1.1 parser (strict, pure Python); "
+                             "it is always used",
+}
+
+
+def note_settings_without_effect(cfg: Config) -> None:
+    for (name, value), why in WITHOUT_EFFECT.items():
+        if name in cfg.registry and cfg.get(name) == value:
+            cfg.notice(f"{name} = {value!r}: {why}", logging.INFO)
+
+
+def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = True,
+                        disabled_plugins: Sequence[str] = ()) -> None:
     """Apply a config file path or a ``python:MODULE`` spec to ``cfg``."""
     if source.startswith(PYTHON_PREFIX):
         namespace = _import_config_module(source[len(PYTHON_PREFIX):])
@@ -79,18 +123,38 @@ def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = 
                 return
             raise ConfigError("config", f"config file {source!r} does not exist")
         namespace = _exec_config_file(path, source)
-    apply_namespace(cfg, namespace, source)
+    apply_namespace(cfg, namespace, source, disabled_plugins)
 
 
-def apply_namespace(cfg: Config, namespace: Mapping[str, Any], source: str) -> None:
-    """Set every name of ``namespace`` that is a setting; other names are the file's business."""
+def apply_namespace(cfg: Config, namespace: Mapping[str, Any], source: str,
+                    disabled_plugins: Sequence[str] = ()) -> None:
+    """Set every name of ``namespace`` that is a setting.
+
+    Other names are the file's business, except a plugin's setting while that plugin is not
+    loaded (ConfigError naming what to install) and a name that is probably a typo of a
+    setting (a warning notice; see :mod:`gunicorn.config.suggest` for the rule).
+    """
     for name, value in namespace.items():
-        if name.startswith("_") or name not in cfg.registry:
+        if name.startswith("_"):
+            continue
+        if name not in cfg.registry:
+            _unknown_name(cfg, name, value, source, disabled_plugins)
             continue
         try:
             cfg.set(name, value)
         except ConfigError as exc:
             raise ConfigError(name, f"{exc.message} (in {source})") from exc
+
+
+def _unknown_name(cfg: Config, name: str, value: Any, source: str,
+                  disabled_plugins: Sequence[str]) -> None:
+    why = missing_plugin(name, disabled_plugins)
+    if why is not None:
+        raise ConfigError(name, f"{why} (in {source})")
+    meant = likely_setting(name, value, cfg.registry)
+    if meant is not None:
+        cfg.notice(f"{source}: {name!r} is not a setting; did you mean {meant!r}? "
+                   "(it is ignored)")
 
 
 def _exec_config_file(path: str, shown: str) -> dict[str, Any]:

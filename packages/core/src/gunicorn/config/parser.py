@@ -15,7 +15,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gunicorn.config.plugin_settings import flag_to_name, missing_plugin
 from gunicorn.config.registry import Registry, Setting
+from gunicorn.config.suggest import likely_flags
+from gunicorn.errors import ConfigError
 from gunicorn.version import __version__
 
 PROG = "gunicorn"
@@ -110,9 +113,34 @@ def _argument_options(setting: Setting) -> dict[str, Any]:
     return options
 
 
-def parse_args(parser: argparse.ArgumentParser, args: Sequence[str]) -> dict[str, Any]:
-    """The values explicitly given in ``args``, by setting name (exits 2 on a usage error)."""
-    return dict(vars(parser.parse_args(list(args))))
+def parse_args(parser: argparse.ArgumentParser, args: Sequence[str],
+               disabled_plugins: Sequence[str] = ()) -> dict[str, Any]:
+    """The values explicitly given in ``args``, by setting name.
+
+    Exits 2 on a usage error; an unknown flag is reported with the closest known one ("did you
+    mean --workers?"). Raises ConfigError for a flag of a plugin that is not loaded
+    (``--dirty-workers`` without gunicorn-dirty), naming what to install.
+    """
+    namespace, extras = parser.parse_known_args(list(args))
+    if extras:
+        parser.error(_unknown_arguments(parser, extras, disabled_plugins))
+    return dict(vars(namespace))
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, extras: list[str],
+                       disabled_plugins: Sequence[str]) -> str:
+    flags = [flag for flag in parser._option_string_actions if flag.startswith("--")]
+    for extra in extras:
+        if extra.startswith("--"):
+            name = flag_to_name(extra)
+            why = missing_plugin(name, disabled_plugins)
+            if why is not None:
+                raise ConfigError(name, f"{extra.split('=', 1)[0]} {why}")
+    parts = []
+    for extra in extras:
+        near = likely_flags(extra, flags) if extra.startswith("-") else []
+        parts.append(f"{extra} (did you mean {near[0]}?)" if near else extra)
+    return f"unrecognized arguments: {' '.join(parts)}"
 
 
 def env_args(env: Mapping[str, str]) -> list[str]:

@@ -209,7 +209,7 @@ class CoreCommands:
 
     def show_config(self, args: list[str]) -> dict[str, Any]:
         no_args("show config", args)
-        return views.config_data(self.arbiter.cfg)
+        return views.config_data(self.arbiter.cfg, self.control_path())
 
     def show_stats(self, args: list[str]) -> dict[str, Any]:
         no_args("show stats", args)

@@ -93,9 +93,10 @@ def _kind(listener: Any) -> str:
             socket.AF_INET6: "tcp6"}.get(family, "unknown")
 
 
-def config_data(cfg: Any) -> dict[str, Any]:
-    """Every setting's value except server hooks; ``raw_env`` shows variable names only, and a
-    setting with a ``redact`` function (a secret) shows what it returns."""
+def config_data(cfg: Any, control_path: str | None = None) -> dict[str, Any]:
+    """Every setting's value except server hooks; ``raw_env`` shows variable names only; a
+    setting with a ``redact`` function (a secret) shows what it returns; ``control_socket`` is
+    the path actually listened on (the setting is often unset)."""
     data: dict[str, Any] = {}
     for setting in cfg.registry:
         if setting.hook_arity is not None:
@@ -104,6 +105,8 @@ def config_data(cfg: Any) -> dict[str, Any]:
         if setting.name == REDACTED_ENV and value:
             value = [str(item).split("=", 1)[0] + "=..." for item in value]
         data[setting.name] = jsonable(value)
+    if control_path is not None and "control_socket" in data:
+        data["control_socket"] = control_path
     return data
 
 
@@ -120,10 +123,18 @@ def all_data(arbiter: ControlledArbiter, control_path: str | None) -> dict[str, 
         "arbiter": arbiter_data(arbiter, control_path),
         "workers": rows,
         "worker_count": len(rows),
-        "sidecars": jsonable(arbiter.sidecars.describe()),
+        "sidecars": [_wall_clock_start(row) for row in jsonable(arbiter.sidecars.describe())],
         "stats": stats_data(arbiter),
         "dirty": no_dirty(),
     }
+
+
+def _wall_clock_start(row: dict[str, Any]) -> dict[str, Any]:
+    """The supervisor keeps a monotonic start time; readers want the wall-clock one."""
+    started = row.get("started_at")
+    if isinstance(started, int | float):
+        row = dict(row, started_at=round(time.time() - (time.monotonic() - started), 3))
+    return row
 
 
 def no_dirty() -> dict[str, Any]:

@@ -58,11 +58,24 @@ class Worker:
     ``ppid`` (the master's pid), ``sockets`` (:class:`~gunicorn.sockets.Listener` list), ``app``
     (:class:`~gunicorn.app.loader.AppSource`), ``timeout`` (the heartbeat interval: half of
     ``cfg.timeout``, 0 when timeouts are disabled), ``cfg``, ``log``, ``tmp`` (the
-    :class:`Heartbeat`), ``max_requests`` (0 = unlimited). ``pid`` is set by the arbiter after
-    fork and again by the child itself; ``spawned_at`` is the master's monotonic time of creation;
+    :class:`Heartbeat`), ``max_requests`` (the request count after which the worker retires,
+    ``max_requests`` plus this worker's jitter; ``sys.maxsize`` when unlimited, as in gunicorn,
+    so ``nr >= max_requests`` is the test everywhere). ``pid`` is set by the arbiter after fork
+    and again by the child itself; ``spawned_at`` is the master's monotonic time of creation;
     ``nr`` counts served requests (see :meth:`count_request`); ``wsgi`` is the loaded
     application once :meth:`load_wsgi` ran.
+
+    Third-party workers written for gunicorn run unchanged: this class keeps gunicorn's
+    surface (the attributes above, ``SIGNALS``, ``init_process``, ``init_signals``,
+    ``load_wsgi``, ``handle_exit``/``handle_quit``/``handle_usr1``/``handle_abort``/
+    ``handle_winch``, ``notify``), ``cfg.settings[name].value`` and ``self.app.wsgi()``.
     """
+
+    # gunicorn's list of the signals a worker handles; third-party workers reset or replace
+    # the handlers of these (uvicorn's sets them back to SIG_DFL).
+    SIGNALS = [getattr(signal, f"SIG{name}")
+               for name in ("ABRT", "HUP", "QUIT", "INT", "TERM", "USR1", "USR2", "WINCH",
+                            "CHLD")]
 
     # Set by workers that serve requests from several threads, so ``nr`` stays exact (it drives
     # max_requests and the control socket's "requests"); None costs nothing on the sync path.
@@ -81,7 +94,7 @@ class Worker:
         self.nr = 0
         jitter = getattr(cfg, "max_requests_jitter", 0) or 0
         base = getattr(cfg, "max_requests", 0) or 0
-        self.max_requests = base + random.randint(0, jitter) if base > 0 else 0
+        self.max_requests = base + random.randint(0, jitter) if base > 0 else sys.maxsize
         self.alive = True
         self.booted = False
         self._reopen_logs = False  # USR1 arrived: the driver's loop reopens (drain_wakeup)
@@ -207,6 +220,7 @@ class Worker:
         """Load the application into ``self.wsgi``; exit 4 on AppImportError, 3 otherwise."""
         try:
             self.wsgi = self.app.load()
+            self.check_app_interface(self.wsgi)
         except AppImportError as exc:
             if getattr(self.cfg, "reload", False):
                 self._serve_load_error(exc)
@@ -222,6 +236,20 @@ class Worker:
         except Exception:  # user code at import time: anything can fail; log and report boot error
             self.log.exception("Exception in worker process while loading the application")
             sys.exit(WORKER_BOOT_ERROR)
+
+    def check_app_interface(self, app: Any) -> None:
+        """Raise AppImportError (exit 4) when this worker serves WSGI and ``app`` is ASGI, or
+        the reverse; the message names the ``-k`` to use. Unknown shapes pass."""
+        from gunicorn.app.interface import mismatch
+        from gunicorn.workers import served_interface
+
+        served = served_interface(type(self))
+        if served is None:
+            return
+        worker = getattr(self.cfg, "worker_class_str", None) or type(self).__name__
+        wrong = mismatch(app, served, worker)
+        if wrong is not None:
+            raise AppImportError(wrong)
 
     def _serve_load_error(self, exc: BaseException) -> None:
         """With --reload a broken edit serves its traceback instead of killing the worker."""
@@ -271,6 +299,10 @@ class Worker:
         # a write by the code the signal interrupted: flag it; the driver's loop reopens in
         # drain_wakeup (every handled signal makes the wakeup fd readable).
         self._reopen_logs = True
+
+    def handle_winch(self, sig: int, frame: FrameType | None) -> None:
+        """Ignored in workers (the master uses WINCH); kept for gunicorn's worker surface."""
+        self.log.debug("worker: SIGWINCH ignored")
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
         self.alive = False

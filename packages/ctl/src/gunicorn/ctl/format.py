@@ -7,6 +7,7 @@ the common ones nicer: preferred column order, units, and the ``help`` listing.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,6 +18,8 @@ PREFERRED_COLUMNS = ("pid", "name", "path", "limit", "workers", "keys", "age", "
                      "requests", "in_flight", "queued", "last_heartbeat", "uptime", "address",
                      "type", "fd")
 SECONDS = frozenset({"last_heartbeat", "uptime"})
+# Wall-clock times (seconds since the epoch), shown as local date and time.
+TIMESTAMPS = frozenset({"started_at"})
 HEADINGS = {"last_heartbeat": "LAST BEAT", "in_flight": "IN FLIGHT"}
 
 
@@ -28,7 +31,8 @@ def render(command: Sequence[str], data: dict[str, Any]) -> str:
     if not data:
         return "OK"
     if words[:2] == ["show", "config"]:
-        return "\n".join(f"{key}: {_cell(key, value)}" for key, value in sorted(data.items()))
+        return "\n".join(f"{key}: {_setting_cell(key, value)}"
+                         for key, value in sorted(data.items()))
     return render_mapping(data)
 
 
@@ -75,6 +79,14 @@ def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
     return first + sorted(k for k in seen if k not in first)
 
 
+def _setting_cell(key: str, value: Any) -> str:
+    # File modes and umasks mean something in octal only (384 is 0o600).
+    is_mode = key == "umask" or key.endswith("_mode")
+    if is_mode and isinstance(value, int) and not isinstance(value, bool):
+        return f"0o{value:03o}"
+    return _cell(key, value)
+
+
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -82,6 +94,8 @@ def _cell(key: str, value: Any) -> str:
         return "yes" if value else "no"
     if key in SECONDS and isinstance(value, int | float):
         return _duration(value)
+    if key in TIMESTAMPS and isinstance(value, int | float):
+        return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
     if isinstance(value, list):
         return ", ".join(_cell("", v) for v in value) if value else "-"
     if isinstance(value, dict):

@@ -52,7 +52,8 @@ class DirtyPlugin:
     def configure(self, cfg: Config) -> None:
         """Reject malformed ``dirty_apps`` entries, a stash on Redis that cannot work (no redis
         client, or ``dirty_stash_file`` too), and a socket path too long for AF_UNIX: exit 2, one
-        line naming the setting, entry or path."""
+        line naming the setting, entry or path. Warn when ``dirty_workers`` is set without any
+        app to run."""
         from gunicorn.dirty.specs import parse_specs
         from gunicorn.dirty.stash.config import check_settings
 
@@ -60,6 +61,9 @@ class DirtyPlugin:
             parse_specs(cfg.dirty_apps)
         except ValueError as exc:
             raise ConfigError("dirty_apps", str(exc)) from None
+        if cfg.is_set("dirty_workers") and cfg.dirty_workers > 0 and not cfg.dirty_apps:
+            cfg.notice(f"dirty_workers = {cfg.dirty_workers} but no dirty_apps (--dirty-app): "
+                       "no dirty pool will start")
         check_settings(cfg)  # dirty_stash_url: the redis extra, not with dirty_stash_file
         if enabled(cfg):
             check_unix_socket_path("TMPDIR", self._planned_socket_path(),

@@ -220,6 +220,22 @@ SETTINGS = (
         ),
     ),
     Setting(
+        name="http_parser",
+        section=SECTION,
+        cli=("--http-parser",),
+        meta="STRING",
+        default="auto",
+        validator=v.choice("auto", "fast", "python"),
+        choices=("auto", "fast", "python"),
+        short_help="Accepted for gunicorn compatibility: our one HTTP/1.1 parser is always used.",
+        doc=(
+            "gunicorn chooses between its pure-Python parser and an optional C parser with this "
+            "setting. gunicorn-core has one strict, sans-IO HTTP/1.1 parser, always used; the "
+            "values are accepted so gunicorn command lines keep working, and `fast` logs one "
+            "line saying our parser is used."
+        ),
+    ),
+    Setting(
         name="asgi_lifespan_timeout",
         section=SECTION,
         cli=("--asgi-lifespan-timeout",),
