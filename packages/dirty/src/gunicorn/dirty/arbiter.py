@@ -49,10 +49,10 @@ from gunicorn.dirty.errors import (
     DirtyTimeoutError,
     DirtyWorkerError,
     StashError,
-    error_from_payload,
 )
 from gunicorn.dirty.link import TransportLink
-from gunicorn.dirty.router import Call, Router
+from gunicorn.dirty.pool import WorkerHandle
+from gunicorn.dirty.router import Call, Dispatch, Router
 from gunicorn.dirty.specs import parse_specs, resolve_limits
 from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
@@ -122,14 +122,14 @@ class DirtyArbiter:
         if cfg.dirty_stash_file:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
                                           cfg.dirty_stash_save_interval, log)
-        self.supervisor = Supervisor(self)
+        self.supervisor = Supervisor(cfg, log, self, self.allocator)
         self.server: asyncio.AbstractServer | None = None
         self._stop: asyncio.Event | None = None
         self._graceful = True
         self.started_at = time.monotonic()
 
     @property
-    def workers(self) -> dict[int, Any]:
+    def workers(self) -> dict[int, WorkerHandle]:
         return {h.pid: h for h in self.supervisor.handles.values()}
 
     # -- process life -------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class DirtyArbiter:
             return
         now = time.monotonic()
         for call in self.router.expired(now):
-            handle = self.supervisor.handle_of(call.worker)
+            handle = self.supervisor.handles.get(call.worker.key) if call.worker else None
             timeout = self.router.timeout
             self.log.error("Dirty call %s.%s timed out after %ss in worker %s", call.app,
                            _action(call), timeout, handle.pid if handle else "?")
@@ -254,7 +254,7 @@ class DirtyArbiter:
 
     # -- client frames ------------------------------------------------------------------------
 
-    def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
+    def on_client_frame(self, client: ClientConnection, frame: Frame) -> None:
         kind, rid = frame.type, frame.request_id
         if kind is MessageType.REQUEST:
             self.on_request(client, rid, frame.body)
@@ -338,8 +338,7 @@ class DirtyArbiter:
         held, dispatches = self.router.cancel(call, now)
         if held and key is not None:
             self.supervisor.send(key, encode_raw(MessageType.CANCEL, worker_id, b""))
-        for dispatch in dispatches:
-            self._forward(dispatch.call)
+        self._forward_all(dispatches)
 
     def on_client_lost(self, client: ClientConnection) -> None:
         now = time.monotonic()
@@ -351,10 +350,49 @@ class DirtyArbiter:
         call.client.calls.pop(call.client_id, None)
         call.client.send(encode_error(call.client_id, error))
 
-    # -- worker frames ------------------------------------------------------------------------
+    # -- the supervisor's events (PoolHost) ---------------------------------------------------
 
-    def on_worker_frame(self, key: Any, pid: int, frame: Any) -> None:
-        kind, wid = frame.type, frame.request_id
+    def worker_started(self, handle: WorkerHandle) -> None:
+        self.router.add_worker(handle.age, handle.apps, self.cfg.dirty_threads)
+
+    def worker_ready(self, handle: WorkerHandle) -> None:
+        state = self.router.workers.get(handle.age)
+        failed = handle.failed
+        if state is not None and failed:
+            state.apps = tuple(a for a in state.apps if a not in failed)
+        for app in handle.apps:
+            if app in failed:
+                self.app_unavailable(app, failed[app])
+            else:
+                self.broken.pop(app, None)
+        if not handle.retiring:
+            self._forward_all(self.router.set_accepting(handle.age, True, time.monotonic()))
+
+    def worker_retiring(self, handle: WorkerHandle) -> None:
+        self.router.set_accepting(handle.age, False, time.monotonic())
+
+    def worker_gone(self, handle: WorkerHandle) -> None:
+        for call in self.router.remove_worker(handle.age):
+            self._reply_error(call, DirtyWorkerError(
+                f"dirty worker {handle.pid} died while running {call.app}.{_action(call)}",
+                handle.pid))
+
+    def app_unavailable(self, app: str, error: DirtyError) -> None:
+        self.broken[app] = error
+        if not self.router.holders(app, accepting_only=False):
+            for call in self.router.fail_queued(app):
+                self._reply_error(call, error)
+
+    def inherited_fds(self) -> list[int]:
+        fds = [sock.fileno() for sock in (self.server.sockets if self.server else ())]
+        for client in self.clients:
+            sock = client.transport.get_extra_info("socket") if client.transport else None
+            if sock is not None:
+                fds.append(sock.fileno())
+        return fds
+
+    def worker_frame(self, handle: WorkerHandle, frame: Frame) -> None:
+        kind, wid, key, pid = frame.type, frame.request_id, handle.age, handle.pid
         now = time.monotonic()
         if kind is MessageType.CHUNK:
             call = self.router.lookup(key, wid)
@@ -370,28 +408,13 @@ class DirtyArbiter:
                 self.log.debug("Dropped a late %s for id %s from worker %s", kind.name, wid, pid)
             elif call.client.calls.pop(call.client_id, None) is not None:
                 call.client.send(encode_raw(kind, call.client_id, frame.body))
-            for dispatch in dispatches:
-                self._forward(dispatch.call)
-            return
-        if kind is MessageType.STATUS and wid == 0:
-            self.supervisor.booted(key, frame.payload() or {})
+            self._forward_all(dispatches)
             return
         self.log.warning("Dirty worker %s sent an unexpected %s frame", pid, kind.name)
 
-    def fail_calls(self, calls: list[Call], pid: int, how: str) -> None:
-        for call in calls:
-            self._reply_error(call, DirtyWorkerError(
-                f"dirty worker {pid} {how} while running {call.app}.{_action(call)}", pid))
-
-    def redispatch(self, dispatches: list[Any]) -> None:
+    def _forward_all(self, dispatches: list[Dispatch]) -> None:
         for dispatch in dispatches:
             self._forward(dispatch.call)
-
-    def mark_broken(self, app: str, payload: Any) -> None:
-        self.broken[app] = error_from_payload(payload)
-        if not self.router.holders(app, accepting_only=False):
-            for call in self.router.fail_queued(app):
-                self._reply_error(call, self.broken[app])
 
     # -- STATUS -------------------------------------------------------------------------------
 

@@ -54,6 +54,9 @@ MAGIC = b"GD"
 VERSION = 1
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 INITIAL_STREAM_WINDOW = 64  # chunk credits every call starts with (flow control, see above)
+# A worker's notices to the arbiter (booted, ...) are STATUS frames with id 0, which
+# next_request_id never hands out, so no call can ever be confused with one.
+NOTICE_ID = 0
 _HEADER = struct.Struct(">2sBBBQI")
 HEADER_SIZE = _HEADER.size  # 17
 _MAX_ID = 2**64 - 1

@@ -17,15 +17,18 @@ import contextlib
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from gunicorn.dirty.errors import DirtyError, DirtyNoWorkersAvailableError
+from gunicorn.dirty.allocation import Allocator
+from gunicorn.dirty.codec import NOTICE_ID, Frame, MessageType
+from gunicorn.dirty.errors import (
+    DirtyError,
+    DirtyNoWorkersAvailableError,
+    error_from_payload,
+)
 from gunicorn.dirty.pool import ArbiterLink, WorkerHandle, fork_worker, reap
 from gunicorn.hooks import call_user_hook
 from gunicorn.workers.heartbeat import Heartbeat
-
-if TYPE_CHECKING:
-    from gunicorn.dirty.arbiter import DirtyArbiter
 
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
@@ -35,13 +38,45 @@ REAP_DELAY = 0.02
 REAP_TRIES = 100
 
 
+class PoolHost(Protocol):
+    """What the supervisor tells its owner (the dirty arbiter), and the one thing it asks.
+
+    The supervisor owns processes; the host owns routing and the callers. Every method is an
+    event about one worker (``handle.age`` is the router's key for it), except
+    :meth:`inherited_fds`. The host object is also what the user hooks ``dirty_post_fork`` and
+    ``dirty_worker_exit`` receive as their ``arbiter`` argument.
+    """
+
+    def worker_started(self, handle: WorkerHandle) -> None:
+        """A worker was forked: it is loading its apps and takes no calls yet."""
+
+    def worker_ready(self, handle: WorkerHandle) -> None:
+        """A worker finished loading (``handle.failed`` names the apps that failed)."""
+
+    def worker_retiring(self, handle: WorkerHandle) -> None:
+        """A worker is being stopped: it takes no new calls, its running calls may finish."""
+
+    def worker_frame(self, handle: WorkerHandle, frame: Frame) -> None:
+        """A reply (RESPONSE, ERROR, CHUNK, END) from a worker, for one of its calls."""
+
+    def worker_gone(self, handle: WorkerHandle) -> None:
+        """A worker's link dropped (it died or is about to): its calls must be settled."""
+
+    def app_unavailable(self, app: str, error: DirtyError) -> None:
+        """``app`` failed to load in a worker; ``error`` is what its callers should get."""
+
+    def inherited_fds(self) -> list[int]:
+        """The host's descriptors (listening socket, client connections) a child must close."""
+
+
 class Supervisor:
     """The worker processes of one dirty arbiter, keyed by age (the router uses the same key)."""
 
-    def __init__(self, arbiter: DirtyArbiter) -> None:
-        self.arbiter = arbiter
-        self.cfg = arbiter.cfg
-        self.log = arbiter.log
+    def __init__(self, cfg: Any, log: Any, host: PoolHost, allocator: Allocator) -> None:
+        self.host = host
+        self.cfg = cfg
+        self.log = log
+        self.allocator = allocator
         self.handles: dict[int, WorkerHandle] = {}
         self._by_pid: dict[int, WorkerHandle] = {}
         # Workers whose link dropped but which are not reaped yet: no longer in ``handles``.
@@ -70,7 +105,7 @@ class Supervisor:
         sock = fork_worker(handle, self.cfg, self.log, self._inherited_fds)
         self.handles[handle.age] = handle
         self._by_pid[handle.pid] = handle
-        self.arbiter.router.add_worker(handle.age, apps, self.cfg.dirty_threads)
+        self.host.worker_started(handle)
         link = ArbiterLink(handle, self._on_frame, self._on_lost, self.log)
         handle.link = link
         handle.sock = sock
@@ -78,21 +113,13 @@ class Supervisor:
         loop.create_task(loop.create_unix_connection(lambda: link, sock=sock))
         self.log.info("Spawned dirty worker (pid: %s) for %s", handle.pid, ", ".join(apps))
         # The worker is already running whatever the hook does.
-        call_user_hook(self.log, "dirty_post_fork hook", self.cfg.dirty_post_fork, self.arbiter,
+        call_user_hook(self.log, "dirty_post_fork hook", self.cfg.dirty_post_fork, self.host,
                        handle)
         return handle
 
     def _inherited_fds(self) -> list[int]:
         """Descriptors of the arbiter that a new worker must not keep open."""
-        fds: list[int] = []
-        server = self.arbiter.server
-        for sock in (server.sockets if server is not None else ()):
-            fds.append(sock.fileno())
-        for client in self.arbiter.clients:
-            if client.transport is not None:
-                sock = client.transport.get_extra_info("socket")
-                if sock is not None:
-                    fds.append(sock.fileno())
+        fds = self.host.inherited_fds()
         for handle in [*self.handles.values(), *self._lost.values()]:
             fds.append(handle.heartbeat.fileno())
             sock = getattr(handle, "sock", None)
@@ -105,14 +132,19 @@ class Supervisor:
 
     # -- worker events ------------------------------------------------------------------------
 
-    def _on_frame(self, handle: WorkerHandle, frame: Any) -> None:
-        self.arbiter.on_worker_frame(handle.age, handle.pid, frame)
+    def _on_frame(self, handle: WorkerHandle, frame: Frame) -> None:
+        if frame.request_id != NOTICE_ID:
+            self.host.worker_frame(handle, frame)
+        elif frame.type is MessageType.STATUS:
+            self._notice(handle, frame.payload() or {})
+        else:
+            self.log.warning("Dirty worker %s sent an unexpected %s notice", handle.pid,
+                             frame.type.name)
 
     def _on_lost(self, handle: WorkerHandle) -> None:
         # EOF on the socketpair comes as soon as the worker dies, before SIGCHLD is handled:
-        # fail its calls now rather than at the next reap.
-        calls = self.arbiter.router.remove_worker(handle.age)
-        self.arbiter.fail_calls(calls, handle.pid, "died")
+        # settle its calls now rather than at the next reap.
+        self.host.worker_gone(handle)
         if handle.pid in self._by_pid and not self._stopping:
             # The worker is of no more use: STATUS, the allocator and the health checks stop
             # counting it now rather than at the reap, which under load can come much later
@@ -147,26 +179,19 @@ class Supervisor:
         else:
             asyncio.get_running_loop().call_later(REAP_DELAY, self._reap_pid, handle, tries + 1)
 
-    def booted(self, age: int, notice: dict[str, Any]) -> None:
-        handle = self.handles.get(age)
-        if handle is None:
+    def _notice(self, handle: WorkerHandle, notice: Any) -> None:
+        if not isinstance(notice, dict) or handle.age not in self.handles:
             return
+        if notice.get("event") == "booted":
+            self._booted(handle, notice)
+
+    def _booted(self, handle: WorkerHandle, notice: dict[str, Any]) -> None:
         handle.booted = True
         failed = notice.get("failed") or {}
-        handle.failed = dict(failed)
+        handle.failed = {app: error_from_payload(err) for app, err in failed.items()}
         self._boot_failures = 0
-        state = self.arbiter.router.workers.get(age)
-        if state is not None and failed:
-            state.apps = tuple(a for a in state.apps if a not in failed)
-        for app in handle.apps:
-            if app in failed:
-                self.arbiter.mark_broken(app, failed[app])
-            else:
-                self.arbiter.broken.pop(app, None)
         self.log.info("Dirty worker %s booted", handle.pid)
-        if not handle.retiring:
-            self.arbiter.redispatch(self.arbiter.router.set_accepting(age, True,
-                                                                      time.monotonic()))
+        self.host.worker_ready(handle)
         old, handle.replaces = handle.replaces, None
         if old is not None and old.age in self.handles:
             self.retire(old, "replaced")
@@ -186,7 +211,7 @@ class Supervisor:
         if handle.link is not None:
             handle.link.close()
         call_user_hook(self.log, "dirty_worker_exit hook", self.cfg.dirty_worker_exit,
-                       self.arbiter, handle)
+                       self.host, handle)
         how = handle.describe_exit()
         if self._stopping or handle.retiring:
             self.log.info("Dirty worker %s %s", handle.pid, how)
@@ -206,10 +231,9 @@ class Supervisor:
                        how, delay)
         self._respawns.append((now + delay, handle.apps, handle.replaces))
         for app in handle.apps:
-            if not self.arbiter.router.holders(app, accepting_only=False):
-                self.arbiter.mark_broken(app, DirtyNoWorkersAvailableError(
-                    app, f"no dirty worker holds {app}: workers fail to boot "
-                         f"(next attempt in {delay:.1f}s)").to_payload())
+            self.host.app_unavailable(app, DirtyNoWorkersAvailableError(
+                app, f"no dirty worker holds {app}: workers fail to boot "
+                     f"(next attempt in {delay:.1f}s)"))
 
     # -- periodic -----------------------------------------------------------------------------
 
@@ -239,7 +263,7 @@ class Supervisor:
         if handle.retiring:
             return
         handle.retiring = True
-        self.arbiter.router.set_accepting(handle.age, False, time.monotonic())
+        self.host.worker_retiring(handle)
         self.log.info("Stopping dirty worker %s (%s)", handle.pid, reason)
         handle.signal(signal.SIGTERM)
         handle.kill_at = time.monotonic() + float(self.cfg.dirty_graceful_timeout)
@@ -270,7 +294,7 @@ class Supervisor:
     def add(self, count: int) -> int:
         added = 0
         for _ in range(max(1, count)):
-            apps = self.arbiter.allocator.for_new_worker(self._current())
+            apps = self.allocator.for_new_worker(self._current())
             if not apps:
                 self.log.warning("Not adding a dirty worker: every app has reached its limit")
                 break
@@ -284,7 +308,7 @@ class Supervisor:
         for _ in range(max(1, count)):
             current = self._current()
             order = sorted(k for k in current if isinstance(k, int))
-            key = self.arbiter.allocator.removable(current, order)
+            key = self.allocator.removable(current, order)
             if key is None:
                 self.log.warning("Cannot remove a dirty worker: every app needs its holders")
                 break
@@ -313,9 +337,6 @@ class Supervisor:
         if handle is not None and handle.link is not None:
             handle.link.send(data)
 
-    def handle_of(self, state: Any) -> WorkerHandle | None:
-        return self.handles.get(state.key) if state is not None else None
-
     def signal_all(self, sig: int) -> None:
         for handle in list(self.handles.values()):
             handle.signal(sig)
@@ -328,7 +349,7 @@ class Supervisor:
         self._lost.clear()
         now = time.monotonic()
         for handle in self.handles.values():
-            self.arbiter.router.set_accepting(handle.age, False, now)
+            self.host.worker_retiring(handle)
         self.signal_all(signal.SIGTERM if graceful else signal.SIGQUIT)
         deadline = now + (float(self.cfg.dirty_graceful_timeout) if graceful else QUICK_STOP)
         while self.handles and time.monotonic() < deadline:

@@ -25,14 +25,12 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.dirty.app import load_dirty_app
-from gunicorn.dirty.codec import FrameDecoder, MessageType, encode_frame
+from gunicorn.dirty.codec import NOTICE_ID, FrameDecoder, MessageType, encode_frame
 from gunicorn.dirty.errors import DirtyAppError, DirtyError, DirtyProtocolError
 from gunicorn.dirty.execution import CallExecutor
 from gunicorn.hooks import call_user_hook
 
 BOOT_ERROR = 3
-# Notices from the worker to the arbiter use request id 0, which no call ever gets.
-NOTICE_ID = 0
 PARENT_POLL = 0.5
 
 
