@@ -59,13 +59,13 @@ def resolve_action(app: Any, action: str) -> Any:
     if not isinstance(action, str) or not action or action.startswith("_"):
         raise DirtyActionNotFoundError(app_path, str(action))
     method = getattr(app, action, None)
-    if method is None or not callable(method) or action in _LIFECYCLE:
+    if method is None or not callable(method) or action in LIFECYCLE_METHODS:
         raise DirtyActionNotFoundError(app_path, action)
     return method
 
 
 # init/close belong to the worker's lifecycle: a client must not be able to re-run them.
-_LIFECYCLE = frozenset({"init", "close"})
+LIFECYCLE_METHODS = frozenset({"init", "close"})
 
 
 def import_app_class(import_path: str) -> type:
