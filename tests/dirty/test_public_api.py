@@ -21,6 +21,7 @@ EXPECTED = [
     "StashError",
     "StashKeyNotFoundError",
     "StashTableNotFoundError",
+    "batch",
     "close_dirty_client",
     "close_dirty_client_async",
     "get_dirty_client",
