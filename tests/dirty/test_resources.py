@@ -177,3 +177,19 @@ def test_an_undeclared_resource_keeps_the_app_from_starting(tmp_path: Path) -> N
         with server.client() as client, pytest.raises(DirtyNoWorkersAvailableError) as info:
             client.execute(GPU, "tokens")
         assert "dirty_resources" in str(info.value)
+
+
+def test_gunictl_shows_tokens_holders_and_free_ones(tmp_path: Path) -> None:
+    from gunicorn.ctl.format import render
+    from gunicorn.dirty.control import DirtyCommands
+
+    with gpu_server(tmp_path, "0,1,2", 2) as server:
+        commands = DirtyCommands(server.socket_path())
+        text = render(["show", "dirty"], commands.show_dirty([]))
+        pids = [w["pid"] for w in server.status()["workers"]]
+        rows = [line.split() for line in text.splitlines() if line.strip().startswith("gpu ")]
+        assert sorted(row[1] for row in rows) == ["0", "1", "2"]
+        assert sorted(row[2] for row in rows) == sorted([*map(str, pids), "-"])
+        assert "DECLARED" in text and "TOKENS" in text and "gpu:1" in text
+        removed = render(["dirty", "remove"], commands.dirty_remove(["2"]))
+        assert "removed: 1" in removed and "only holders of dirty_pool_apps:GpuApp" in removed
