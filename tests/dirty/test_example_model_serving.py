@@ -4,12 +4,11 @@ sessions, through the example's own configuration."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import DirtyServer
+from conftest import DirtyServer, sse_events
 from harness import REPO
 
 MODEL = "model_app:TinyModel"
@@ -51,22 +50,13 @@ def test_concurrent_embeddings_each_get_their_own_vector(example: DirtyServer) -
     assert httpx.post(f"{example.url}/embed", json={"text": ""}, timeout=10).status_code == 422
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, object]]:
-    event = "message"
-    for line in lines:
-        if line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data: "):
-            yield event, json.loads(line[len("data: "):])
-
-
 def test_chat_streams_tokens_and_keeps_the_session(example: DirtyServer) -> None:
     answers = []
     for prompt in ("the model", "and then"):
         params = {"session": "s1", "prompt": prompt, "max_tokens": "6"}
         with httpx.stream("GET", f"{example.url}/chat", params=params, timeout=10) as resp:
             assert resp.headers["content-type"].startswith("text/event-stream")
-            events = list(_events(resp.iter_lines()))
+            events = list(sse_events(resp.iter_lines()))
         tokens = [data for event, data in events if event == "token"]
         assert events[-1] == ("done", {"tokens": 6}) and len(tokens) == 6
         answers.append(" ".join(tokens))
