@@ -157,8 +157,9 @@ def test_hup_never_double_books_a_token(tmp_path: Path, tokens: str, workers: in
             assert len(live) == len(set(live)), f"a token is held twice: {live}"
             status = server.status()
             pids = {w["pid"] for w in status["workers"]}
-            return not pids & old and len(status["workers"]) == workers and all(
-                w["state"] == "ready" for w in status["workers"])
+            return (not pids & old and not any(pid_alive(p) for p in old)
+                    and len(status["workers"]) == workers
+                    and all(w["state"] == "ready" for w in status["workers"]))
 
         wait_until(replaced, 20, interval=0.01, message="every worker replaced")
         assert sorted(_live_tokens(tmp_path, arbiter)) == sorted(

@@ -386,10 +386,7 @@ class DirtyArbiter:
         failed = handle.failed
         served = [app for app in handle.apps if app not in failed]
         dispatches = self.router.worker_ready(handle.age, served, handle.batch_sizes(),
-                                              time.monotonic())
-        if handle.retiring:
-            self.router.set_accepting(handle.age, False, time.monotonic())
-            dispatches = []
+                                              time.monotonic(), not handle.retiring)
         for app in handle.apps:
             if app in failed:
                 self.app_unavailable(app, failed[app])

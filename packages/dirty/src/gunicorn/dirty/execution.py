@@ -152,6 +152,7 @@ class CallExecutor:
         # Pipelined calls not started yet: id -> (payload, batch key or None, batch size).
         self._held: dict[int, tuple[dict[str, Any], tuple[str, str] | None, int]] = {}
         self._releasing = False
+        self._closing = False  # stopping: held calls stay unstarted (the arbiter resends them)
         self._runners: dict[tuple[str, str], BatchRunner] = {}
 
     # -- entry points (called by the link for each frame) -------------------------------------
@@ -237,7 +238,11 @@ class CallExecutor:
             running.wakeup.set()
 
     async def drain(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) for the calls still owed to a caller (graceful stop)."""
+        """Wait (at most ``timeout`` s) for the calls still owed to a caller (graceful stop).
+
+        Held (pipelined) calls are not started any more: they never ran, so the arbiter sends
+        them to another worker when this one is gone."""
+        self._closing = True
         for runner in self._runners.values():
             runner.flush()  # nobody else is coming: run the open batches now
         waiters: list[asyncio.Future[Any]] = [r.waiter for r in self.calls.values()
@@ -267,8 +272,8 @@ class CallExecutor:
 
     def _release_held(self) -> None:
         """Start held calls while they fit, each announced by STARTED before it begins."""
-        if self._releasing:
-            return  # a call started below finished at once: the loop below goes on
+        if self._releasing or self._closing:
+            return  # (a call started below finished at once: the loop below goes on)
         self._releasing = True
         try:
             while self._held:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,10 @@ def traits_of(cls: type) -> dict[str, Any]:
     declared = getattr(cls, "stashes", ()) or ()
     stashes = [declared] if isinstance(declared, str) else [str(s) for s in declared]
     resources = getattr(cls, "resources", None)
-    if resources is not None and not isinstance(resources, dict):
-        resources = {"<invalid>": repr(resources)}
+    if resources is not None and not isinstance(resources, Mapping):
+        resources = repr(resources)  # parse_needs refuses it, naming what it got
     elif resources:
+        # JSON-able, and refusable with a message: a non-int count travels as its repr.
         resources = {str(k): v if isinstance(v, int) else repr(v) for k, v in resources.items()}
     return {"workers": declared_workers(cls), "stashes": stashes, "resources": resources or None}
 

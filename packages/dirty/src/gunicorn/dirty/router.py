@@ -189,16 +189,18 @@ class Router:
         return state
 
     def worker_ready(self, key: Hashable, apps: Iterable[str],
-                     batch_sizes: Mapping[BatchKey, int], now: float) -> list[Dispatch]:
-        """A worker finished loading: it serves ``apps`` and accepts calls; returns the calls
-        it takes from the queues."""
+                     batch_sizes: Mapping[BatchKey, int], now: float,
+                     accepting: bool = True) -> list[Dispatch]:
+        """A worker finished loading: it serves ``apps`` and, unless it is already being
+        stopped (``accepting=False``), accepts calls; returns the calls it takes from the
+        queues."""
         state = self.workers.get(key)
         if state is None:
             return []
         state.apps = tuple(apps)
         state.loading.clear()
         state.batch_sizes = dict(batch_sizes)
-        return self.set_accepting(key, True, now)
+        return self.set_accepting(key, accepting, now)
 
     def app_loading(self, key: Hashable, app: str) -> None:
         """A worker started loading ``app`` again (an ``init()`` retry)."""

@@ -115,7 +115,12 @@ class DirtyWorker:
         self.booted = True
 
     def _load(self, path: str) -> bool:
-        """Import, instantiate and ``init()`` one app; record its error instead of raising."""
+        """Load one app and record the outcome; True when it is ready."""
+        return self._record(path, *self._load_one(path))
+
+    def _load_one(self, path: str) -> tuple[Any, DirtyError | None, float]:
+        """Import, instantiate, give tokens to and ``init()`` one app: (app, None, seconds) or
+        (None, error, seconds). Touches no shared state, so a loader thread may run it."""
         started = time.monotonic()
         try:
             app = load_dirty_app(path)
@@ -124,13 +129,20 @@ class DirtyWorker:
             _give_tokens(app, self.resources.get(path, {}))
             app.init()
         except Exception as exc:  # user code: one broken app must not take the others down
-            self.failed[path] = wrap_app_error(
-                exc, path, message=f"dirty app {path} failed to initialise: {exc}")
-            self.log.error("Dirty app %s failed to load in worker %s: %s", path, self.pid, exc)
+            error = wrap_app_error(exc, path, message=f"dirty app {path} failed to initialise: "
+                                                      f"{exc}")
+            return None, error, time.monotonic() - started
+        return app, None, time.monotonic() - started
+
+    def _record(self, path: str, app: Any, error: DirtyError | None, seconds: float) -> bool:
+        # On the main thread (or the loop's): the call executor reads these dicts.
+        if error is not None:
+            self.failed[path] = error
+            self.log.error("Dirty worker %s: %s", self.pid, error.message)
             return False
+        self.apps[path] = app  # before leaving ``failed``: never in neither
         self.failed.pop(path, None)
-        self.load_seconds[path] = round(time.monotonic() - started, 3)
-        self.apps[path] = app
+        self.load_seconds[path] = round(seconds, 3)
         return True
 
     def _batched(self, path: str) -> dict[str, int]:
@@ -146,16 +158,17 @@ class DirtyWorker:
         Callers of the app get the error of the last attempt meanwhile.
         """
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(1, thread_name_prefix=f"dirty-loader-{self.pid}") as loader:
-            attempt = 1
+        loader = ThreadPoolExecutor(1, thread_name_prefix=f"dirty-loader-{self.pid}")
+        attempt = 1
+        try:
             while not stop.is_set():
-                delay = retry_delay(attempt)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                    await asyncio.wait_for(stop.wait(), retry_delay(attempt))
                 if stop.is_set():
                     return
                 link.notice({"event": "loading", "app": path})
-                if await loop.run_in_executor(loader, self._load, path):
+                outcome = await loop.run_in_executor(loader, self._load_one, path)
+                if self._record(path, *outcome):
                     self.log.info("Dirty app %s loaded in worker %s after %d retries", path,
                                   self.pid, attempt)
                     link.notice({"event": "loaded", "app": path,
@@ -166,6 +179,9 @@ class DirtyWorker:
                 link.notice({"event": "failed", "app": path,
                              "error": self.failed[path].to_payload(),
                              "retry": retry_delay(attempt)})
+        finally:
+            # Never wait here for an init() still running: the worker is stopping.
+            loader.shutdown(wait=False, cancel_futures=True)
 
     def _close_apps(self) -> None:
         for path, app in self.apps.items():
