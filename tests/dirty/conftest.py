@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import signal
 import sys
@@ -66,6 +67,16 @@ def dirty_server(*args: str, app: str = "dirty_http:app", workers: int = 1,
     finally:
         server.stop()
         server.tmp.cleanup()
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, object]]:
+    """(event, JSON data) pairs of a Server-Sent Events body, line by line."""
+    event = "message"
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            yield event, json.loads(line[len("data: "):])
 
 
 def descendants(pid: int) -> list[int]:

@@ -124,13 +124,13 @@ def header(magic=b"GD", version=1, type_=2, flags=0, rid=1, length=0) -> bytes:
         (header(version=2), "version"),
         (header(version=0), "version"),
         (header(type_=0), "unknown message type"),
-        (header(type_=8), "unknown message type"),
+        (header(type_=9), "unknown message type"),
         (header(type_=0x13), "unknown message type"),
         (header(type_=0xFF), "unknown message type"),
         (header(length=DEFAULT_MAX_FRAME + 1), "exceeds the maximum"),
         (header(length=2**32 - 1), "exceeds the maximum"),
     ],
-    ids=["magic", "http", "version2", "version0", "type0", "type8", "type13", "type255",
+    ids=["magic", "http", "version2", "version0", "type0", "type9", "type13", "type255",
          "length-max+1", "length-u32max"],
 )
 def test_malformed_header_is_terminal(data, message):

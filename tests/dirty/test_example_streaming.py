@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import DirtyServer
+from conftest import DirtyServer, sse_events
 from harness import REPO, wait_until
 
 MODEL = "chat_app:ChatApp"
@@ -23,22 +22,13 @@ def example() -> Iterator[DirtyServer]:
         yield server
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, object]]:
-    event = "message"
-    for line in lines:
-        if line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data: "):
-            yield event, json.loads(line[len("data: "):])
-
-
-def test_tokens_arrive_as_server_sent_events(example: DirtyServer) -> None:
+def test_tokens_arrive_as_server_sentsse_events(example: DirtyServer) -> None:
     params = {"prompt": "the dirty worker", "max_tokens": "12", "delay": "0.01"}
     with httpx.stream("GET", f"{example.url}/chat", params=params, timeout=10) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         assert resp.headers["cache-control"] == "no-cache"
-        events = list(_events(resp.iter_lines()))
+        events = list(sse_events(resp.iter_lines()))
     tokens = [data for event, data in events if event == "token"]
     assert events[-1] == ("done", {"tokens": 12}) and len(tokens) == 12
     # The same prompt gives the same answer: the SSE carried exactly what the model yielded.
@@ -49,7 +39,7 @@ def test_tokens_arrive_as_server_sent_events(example: DirtyServer) -> None:
 def test_a_browser_leaving_stops_the_model(example: DirtyServer) -> None:
     params = {"prompt": "the model", "max_tokens": "500", "delay": "0.02"}
     with httpx.stream("GET", f"{example.url}/chat", params=params, timeout=10) as resp:
-        events = _events(resp.iter_lines())
+        events = sse_events(resp.iter_lines())
         assert [next(events)[0] for _ in range(3)] == ["token"] * 3
     # The stream is cancelled in the dirty worker long before its 500 tokens (10 s) are done.
     wait_until(lambda: sum(w["in_flight"] for w in example.status()["workers"]) == 0, 4,

@@ -23,6 +23,7 @@ EXPECTED = [
     "StashTableNotFoundError",
     "StashTimeoutError",
     "StashUnavailableError",
+    "batch",
     "close_dirty_client",
     "close_dirty_client_async",
     "get_dirty_client",

@@ -72,9 +72,18 @@ def test_new_worker_gets_unlimited_and_under_limit_apps() -> None:
     assert _alloc(("One", 1)).for_new_worker({1: ("One",)}) == ()
 
 
-def test_removal_keeps_a_holder_for_every_app() -> None:
+def test_removal_never_goes_below_an_apps_declared_count() -> None:
+    alloc = _alloc(("All", None), ("Two", 2))
+    current = {1: ("All", "Two"), 2: ("All", "Two"), 3: ("All",)}
+    assert alloc.removable(current, [1, 2, 3]) == (3, "")
+    key, reason = alloc.removable({1: ("All", "Two"), 2: ("All", "Two")}, [1, 2])
+    assert key is None
+    assert "Two" in reason and "declares 2 workers" in reason and "only holders" in reason
+    key, reason = alloc.removable({1: ("All",)}, [1])
+    assert key is None and "All" in reason
+
+
+def test_removal_picks_the_first_worker_that_keeps_every_floor() -> None:
     alloc = _alloc(("One", 1), ("Two", 2))
-    current = {1: ("One",), 2: ("Two",), 3: ("Two",)}
-    assert alloc.removable(current, [1, 2, 3]) == 2
-    assert alloc.removable({1: ("One",), 2: ("Two",)}, [1, 2]) is None
-    assert alloc.removable({1: ("One",)}, [1]) is None
+    current = {1: ("One",), 2: ("Two",), 3: ("Two",), 4: ("Two",)}
+    assert alloc.removable(current, [1, 2, 3, 4]) == (2, "")

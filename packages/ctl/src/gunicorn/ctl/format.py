@@ -13,14 +13,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Columns shown first, in this order, when present; other keys follow alphabetically.
-# ``path``/``limit``/``workers`` order the ``show dirty`` apps table, ``keys`` the stash tables.
-PREFERRED_COLUMNS = ("pid", "name", "path", "limit", "workers", "keys", "age", "booted", "apps",
-                     "requests", "in_flight", "queued", "last_heartbeat", "uptime", "address",
-                     "type", "fd")
-SECONDS = frozenset({"last_heartbeat", "uptime"})
+# ``path``/``declared``/``current`` order the ``show dirty`` apps table, ``keys`` the stash
+# tables, ``resource``/``token``/``holder`` its resource tokens.
+PREFERRED_COLUMNS = ("pid", "name", "path", "resource", "token", "holder", "declared", "current",
+                     "limit", "workers", "keys", "age", "state", "booted", "apps", "requests",
+                     "in_flight", "queued", "loaded_in", "loading_for", "last_heartbeat",
+                     "uptime", "address", "type", "fd")
+SECONDS = frozenset({"last_heartbeat", "uptime", "loaded_in", "loading_for"})
 # Wall-clock times (seconds since the epoch), shown as local date and time.
 TIMESTAMPS = frozenset({"started_at"})
-HEADINGS = {"last_heartbeat": "LAST BEAT", "in_flight": "IN FLIGHT"}
+HEADINGS = {"last_heartbeat": "LAST BEAT", "in_flight": "IN FLIGHT", "loaded_in": "LOADED IN",
+            "loading_for": "LOADING FOR"}
 
 
 def render(command: Sequence[str], data: dict[str, Any]) -> str:
@@ -33,7 +36,42 @@ def render(command: Sequence[str], data: dict[str, Any]) -> str:
     if words[:2] == ["show", "config"]:
         return "\n".join(f"{key}: {_setting_cell(key, value)}"
                          for key, value in sorted(data.items()))
+    if words[:2] == ["show", "dirty"] and data.get("running"):
+        return render_mapping(dirty_view(data))
     return render_mapping(data)
+
+
+def dirty_view(data: dict[str, Any]) -> dict[str, Any]:
+    """``show dirty`` for people: one row per worker, app and resource token, without the
+    fields the JSON repeats under gunicorn's names (``--json`` keeps everything)."""
+    view = {k: v for k, v in data.items() if k not in ("workers", "apps", "resources")}
+    view["workers"] = [{
+        "pid": w.get("pid"), "age": w.get("age"), "state": w.get("state"),
+        "apps": w.get("apps"), "in_flight": w.get("in_flight"), "queued": w.get("queued"),
+        "loaded_in": sum((w.get("load_seconds") or {}).values()) if w.get("booted")
+        else None,
+        "loading_for": w.get("loading_for"),
+        "tokens": [f"{name}:{t}" for name, items in (w.get("resources") or {}).items()
+                   for t in items],
+        "retrying": w.get("retrying") or w.get("failed_apps"),
+        "last_heartbeat": w.get("last_heartbeat"), "uptime": w.get("uptime"),
+    } for w in data.get("workers") or []]
+    view["apps"] = [{
+        "path": a.get("path"),
+        "declared": "all" if a.get("worker_count") is None else a.get("worker_count"),
+        "current": a.get("current_workers"), "workers": a.get("worker_pids"),
+        "loading": a.get("loading"), "queued": a.get("queued"),
+        "needs": [f"{name}:{count}" for name, count in (a.get("resources") or {}).items()],
+        "batched": [f"{action}:{size}" for action, size in (a.get("batched") or {}).items()],
+        "problem": a.get("error") or a.get("not_started"),
+    } for a in data.get("apps") or []]
+    tokens = [{"resource": r.get("name"), "token": t.get("token"),
+               "holder": (t.get("holder") or {}).get("pid"),
+               "apps": (t.get("holder") or {}).get("apps")}
+              for r in data.get("resources") or [] for t in r.get("tokens") or []]
+    if tokens:
+        view["resources"] = tokens
+    return view
 
 
 def render_help(data: dict[str, Any]) -> str:

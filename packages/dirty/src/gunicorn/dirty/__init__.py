@@ -2,7 +2,7 @@
 
 Public surface::
 
-    from gunicorn.dirty import DirtyApp, DirtyClient, get_dirty_client, stash
+    from gunicorn.dirty import DirtyApp, DirtyClient, batch, get_dirty_client, stash
 
 Only the error classes are imported eagerly. Everything else is loaded on first access (module
 ``__getattr__``): importing ``gunicorn.dirty`` early, e.g. from a config file, must not pull in
@@ -37,6 +37,7 @@ from gunicorn.dirty.errors import (
 _LAZY = {
     "DirtyApp": "gunicorn.dirty.app",
     "DirtyClient": "gunicorn.dirty.client",
+    "batch": "gunicorn.dirty.batching",
     "close_dirty_client": "gunicorn.dirty.client",
     "close_dirty_client_async": "gunicorn.dirty.client",
     "get_dirty_client": "gunicorn.dirty.client",
@@ -63,6 +64,7 @@ __all__ = [
     "StashTableNotFoundError",
     "StashTimeoutError",
     "StashUnavailableError",
+    "batch",
     "close_dirty_client",
     "close_dirty_client_async",
     "get_dirty_client",

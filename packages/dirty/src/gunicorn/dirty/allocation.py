@@ -8,7 +8,9 @@ Rules (issue 4, and the defects of gunicorn's allocator that we do not repeat):
   workers holding everything and five never starting;
 * a worker that would get no app is not started (the caller logs it);
 * a replacement inherits exactly the apps of the worker it replaces (the caller passes them);
-* removing a worker (TTOU, MANAGE remove) never leaves an app without a holder.
+* removing a worker (TTOU, MANAGE remove) never takes an app below its floor: its declared
+  worker count (``workers = N`` or ``:N``), or one holder for an app loaded everywhere. So the
+  pool never shrinks below the largest declared count, and a refusal says which app stops it.
 
 Workers are identified by an opaque hashable key (the arbiter uses the worker's age number).
 """
@@ -75,17 +77,30 @@ class Allocator:
                 if spec.limit is None or counts[spec.import_path] < spec.limit]
         return self._sorted(apps)
 
+    def floor(self, path: str) -> int:
+        """The fewest holders ``path`` may be left with: its declared count, else one."""
+        return self.limit(path) or 1
+
     def removable(self, current: Mapping[Hashable, Sequence[str]],
-                  order: Sequence[Hashable]) -> Hashable | None:
-        """The first worker in ``order`` whose removal leaves every app a holder, or None."""
-        if len(current) <= 1:
-            return None
+                  order: Sequence[Hashable]) -> tuple[Hashable | None, str]:
+        """The first worker in ``order`` whose removal keeps every app at its floor, and "";
+        or None and the reason no worker can go (naming the app that holds the pool up)."""
         counts = self.holders(current)
+        blocking: str | None = None
         for key in order:
             apps = current.get(key)
-            if apps is not None and all(counts[app] >= 2 for app in apps):
-                return key
-        return None
+            if apps is None:
+                continue
+            short = [app for app in apps if counts[app] - 1 < self.floor(app)]
+            if not short:
+                return key, ""
+            blocking = blocking or short[0]
+        if blocking is None:
+            return None, "there is no dirty worker to remove"
+        limit = self.limit(blocking)
+        declared = f", which declares {limit} worker{'s' if limit != 1 else ''}" if limit else ""
+        return None, (f"the remaining workers are the only holders of {blocking}{declared} "
+                      f"({counts[blocking]} running)")
 
     def check(self, path: str) -> bool:
         """Whether ``path`` is a configured app."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from gunicorn.dirty.errors import DirtyActionNotFoundError, DirtyAppError, DirtyAppNotFoundError
@@ -32,10 +34,15 @@ class DirtyApp:
         most N workers (a ``module:Class:N`` spec overrides it).
     ``stashes``
         Names of stash tables the dirty arbiter creates when it starts.
+    ``resources``
+        On the class: the resource tokens each worker holding the app needs, such as
+        ``{"gpu": 1}`` (names declared by ``dirty_resources``). On the instance, from before
+        :meth:`init` on: the tokens this worker was granted, such as ``{"gpu": ["2"]}``.
     """
 
     workers: ClassVar[int | None] = None
     stashes: ClassVar[tuple[str, ...] | list[str]] = ()
+    resources: Mapping[str, Any] = MappingProxyType({})
 
     def init(self) -> None:
         """Heavy initialisation, once per dirty worker, after the fork."""
@@ -59,13 +66,13 @@ def resolve_action(app: Any, action: str) -> Any:
     if not isinstance(action, str) or not action or action.startswith("_"):
         raise DirtyActionNotFoundError(app_path, str(action))
     method = getattr(app, action, None)
-    if method is None or not callable(method) or action in _LIFECYCLE:
+    if method is None or not callable(method) or action in LIFECYCLE_METHODS:
         raise DirtyActionNotFoundError(app_path, action)
     return method
 
 
 # init/close belong to the worker's lifecycle: a client must not be able to re-run them.
-_LIFECYCLE = frozenset({"init", "close"})
+LIFECYCLE_METHODS = frozenset({"init", "close"})
 
 
 def import_app_class(import_path: str) -> type:

@@ -30,11 +30,11 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.dirty.allocation import Allocator
-from gunicorn.dirty.app import declared_workers, import_app_class
 from gunicorn.dirty.codec import (
     Frame,
     FrameDecoder,
     FrameEncoder,
+    FrameFlag,
     MessageType,
     decode_body,
     encode_error,
@@ -45,18 +45,22 @@ from gunicorn.dirty.errors import (
     DirtyAppNotFoundError,
     DirtyConnectionError,
     DirtyError,
+    DirtyNoWorkersAvailableError,
     DirtyProtocolError,
     DirtyTimeoutError,
     DirtyWorkerError,
     StashError,
-    error_from_payload,
 )
 from gunicorn.dirty.link import TransportLink
-from gunicorn.dirty.router import Call, Router
-from gunicorn.dirty.specs import parse_specs, resolve_limits
+from gunicorn.dirty.pool import WorkerHandle
+from gunicorn.dirty.probe import AppTraits, probe_apps
+from gunicorn.dirty.resources import ResourcePool, parse_needs
+from gunicorn.dirty.router import Call, Dispatch, Router
+from gunicorn.dirty.specs import AppSpec, parse_specs, resolve_limits
 from gunicorn.dirty.stash.redis_mode import arbiter_store
 from gunicorn.dirty.stash.saver import StashSaver
 from gunicorn.dirty.stash.store import StashStore
+from gunicorn.dirty.status import pool_status
 from gunicorn.dirty.supervisor import Supervisor
 from gunicorn.errors import UnsafePathError
 from gunicorn.private_dir import ensure_private_dir, uid_is_trusted
@@ -122,24 +126,42 @@ class DirtyArbiter:
         self.router = Router(float(cfg.dirty_timeout), int(cfg.dirty_max_queue))
         _prepare_import_path(cfg)
         specs = parse_specs(cfg.dirty_apps)
-        classes = _import_app_classes(specs, log)
-        self.specs = resolve_limits(specs, lambda path: _class_limit(classes.get(path)))
-        self.allocator = Allocator(self.specs)
+        self.app_paths = frozenset(spec.import_path for spec in specs)
+        traits = probe_apps([spec.import_path for spec in specs], log)
+        self.specs = resolve_limits(specs, lambda path: traits[path].workers)
+        # app -> error for its callers while no worker serves it (load failed, not startable)
         self.broken: dict[str, DirtyError] = {}
+        self.needs = self._resource_needs(traits)
+        self.allocator = Allocator([s for s in self.specs if s.import_path not in self.broken])
+        self.resources = ResourcePool(cfg.dirty_resources)
         # With dirty_stash_url the tables are in Redis: declared there, none held here.
-        self.stash = arbiter_store(_make_stash(self.specs, classes, log), log)
+        self.stash = arbiter_store(_make_stash(self.specs, traits, log), log)
         self.stash_saver: StashSaver | None = None
         if cfg.dirty_stash_file:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
                                           cfg.dirty_stash_save_interval, log)
-        self.supervisor = Supervisor(self)
+        self.supervisor = Supervisor(cfg, log, self, self.allocator, self.resources, self.needs)
         self.server: asyncio.AbstractServer | None = None
         self._stop: asyncio.Event | None = None
         self._graceful = True
         self.started_at = time.monotonic()
 
+    def _resource_needs(self, traits: dict[str, AppTraits]) -> dict[str, dict[str, int]]:
+        """Each app's ``resources`` checked against ``dirty_resources``; an app whose
+        declaration cannot be met is never started, and its callers learn why."""
+        needs: dict[str, dict[str, int]] = {}
+        for spec in self.specs:
+            path = spec.import_path
+            try:
+                needs[path] = parse_needs(traits[path].resources, self.cfg.dirty_resources)
+            except ValueError as exc:
+                self.log.error("Dirty app %s is not started: it %s", path, exc)
+                self.broken[path] = DirtyNoWorkersAvailableError(
+                    path, f"dirty app {path} is not started: it {exc}")
+        return needs
+
     @property
-    def workers(self) -> dict[int, Any]:
+    def workers(self) -> dict[int, WorkerHandle]:
         return {h.pid: h for h in self.supervisor.handles.values()}
 
     # -- process life -------------------------------------------------------------------------
@@ -229,16 +251,21 @@ class DirtyArbiter:
             return
         now = time.monotonic()
         for call in self.router.expired(now):
-            handle = self.supervisor.handle_of(call.worker)
+            handle = self.supervisor.handles.get(call.worker.key) if call.worker else None
             timeout = self.router.timeout
             self.log.error("Dirty call %s.%s timed out after %ss in worker %s", call.app,
-                           _action(call), timeout, handle.pid if handle else "?")
+                           call.action, timeout, handle.pid if handle else "?")
             self._cancel_in_worker(call, now)
             self._reply_error(call, DirtyTimeoutError(
                 f"dirty call timed out after {timeout}s (dirty_timeout)", timeout))
             if handle is not None:
                 self.supervisor.recycle(handle, "a call timed out")
         self.supervisor.tick(now)
+        for app in self.router.stranded():
+            if not self.supervisor.expects(app):
+                error = self.broken.get(app) or DirtyNoWorkersAvailableError(app)
+                for call in self.router.fail_queued(app):
+                    self._reply_error(call, error)
         self.stash.expire(now)
         if self.stash_saver is not None:
             self.stash_saver.tick(now)
@@ -275,7 +302,7 @@ class DirtyArbiter:
         self.log.warning("Dirty arbiter: refusing a client running as uid %s (pid %s)", uid, pid)
         return False
 
-    def on_client_frame(self, client: ClientConnection, frame: Any) -> None:
+    def on_client_frame(self, client: ClientConnection, frame: Frame) -> None:
         kind, rid = frame.type, frame.request_id
         if kind is MessageType.REQUEST:
             self.on_request(client, rid, frame.body)
@@ -331,26 +358,26 @@ class DirtyArbiter:
         if rid in client.calls:
             client.send(encode_error(rid, DirtyProtocolError(f"request id {rid} is in use")))
             return
-        if not self.allocator.check(app):
+        if app not in self.app_paths:
             client.send(encode_error(rid, DirtyAppNotFoundError(app)))
             return
-        if app in self.broken and not self.router.holders(app, accepting_only=False):
-            client.send(encode_error(rid, self.broken[app]))
-            return
-        call = Call(client, rid, app, body)
+        action = payload.get("action")
+        call = Call(client, rid, app, body, action if isinstance(action, str) else "")
         try:
-            dispatch = self.router.submit(call, time.monotonic())
+            dispatch = self.router.submit(call, time.monotonic(), self.supervisor.expects(app))
         except DirtyError as exc:
             client.send(encode_error(rid, self.broken.get(app, exc)))
             return
         client.calls[rid] = call
         if dispatch is not None:
-            self._forward(call)
+            self._forward(dispatch)
 
-    def _forward(self, call: Call) -> None:
+    def _forward(self, dispatch: Dispatch) -> None:
+        call = dispatch.call
         assert call.worker is not None
+        flags = FrameFlag.PIPELINED if dispatch.pipelined else 0
         self.supervisor.send(call.worker.key,
-                             encode_raw(MessageType.REQUEST, call.worker_id, call.body))
+                             encode_raw(MessageType.REQUEST, call.worker_id, call.body, flags))
 
     def _cancel_in_worker(self, call: Call, now: float) -> None:
         call.client.calls.pop(call.client_id, None)
@@ -359,8 +386,7 @@ class DirtyArbiter:
         held, dispatches = self.router.cancel(call, now)
         if held and key is not None:
             self.supervisor.send(key, encode_raw(MessageType.CANCEL, worker_id, b""))
-        for dispatch in dispatches:
-            self._forward(dispatch.call)
+        self._forward_all(dispatches)
 
     def on_client_lost(self, client: ClientConnection) -> None:
         now = time.monotonic()
@@ -372,11 +398,72 @@ class DirtyArbiter:
         call.client.calls.pop(call.client_id, None)
         call.client.send(encode_error(call.client_id, error))
 
-    # -- worker frames ------------------------------------------------------------------------
+    # -- the supervisor's events (PoolHost) ---------------------------------------------------
 
-    def on_worker_frame(self, key: Any, pid: int, frame: Any) -> None:
-        kind, wid = frame.type, frame.request_id
+    def worker_started(self, handle: WorkerHandle) -> None:
+        self.router.add_worker(handle.age, (), self.cfg.dirty_threads, loading=handle.apps)
+
+    def worker_ready(self, handle: WorkerHandle) -> None:
+        failed = handle.failed
+        served = [app for app in handle.apps if app not in failed]
+        dispatches = self.router.worker_ready(handle.age, served, handle.batch_sizes(),
+                                              time.monotonic(), not handle.retiring)
+        for app in handle.apps:
+            if app in failed:
+                self.app_unavailable(app, failed[app])
+            else:
+                self.broken.pop(app, None)
+        self._forward_all(dispatches)
+
+    def app_changed(self, handle: WorkerHandle, app: str) -> None:
+        if app in handle.loading:
+            self.router.app_loading(handle.age, app)
+        elif app in handle.failed:
+            self.router.app_failed(handle.age, app)
+            self.app_unavailable(app, handle.failed[app])
+        else:
+            self.broken.pop(app, None)
+            self._forward_all(self.router.app_loaded(handle.age, app, handle.batch_sizes(),
+                                                     time.monotonic()))
+
+    def worker_retiring(self, handle: WorkerHandle) -> None:
+        self.router.set_accepting(handle.age, False, time.monotonic())
+
+    def worker_gone(self, handle: WorkerHandle) -> None:
+        unstarted: list[Call] = []
+        for call in self.router.remove_worker(handle.age):
+            if call.started:
+                self._reply_error(call, DirtyWorkerError(
+                    f"dirty worker {handle.pid} died while running {call.app}.{call.action}",
+                    handle.pid))
+            else:
+                unstarted.append(call)
+        if unstarted:
+            # Pipelined calls it never began: safe to run elsewhere (issue 12).
+            self.log.info("Dirty worker %s died with %d call(s) it had not started; sending "
+                          "them to other workers", handle.pid, len(unstarted))
+            self._forward_all(self.router.requeue(unstarted, time.monotonic()))
+
+    def app_unavailable(self, app: str, error: DirtyError) -> None:
+        self.broken[app] = error
+        if not self.router.holders(app, ready_only=False):
+            for call in self.router.fail_queued(app):
+                self._reply_error(call, error)
+
+    def inherited_fds(self) -> list[int]:
+        fds = [sock.fileno() for sock in (self.server.sockets if self.server else ())]
+        for client in self.clients:
+            sock = client.transport.get_extra_info("socket") if client.transport else None
+            if sock is not None:
+                fds.append(sock.fileno())
+        return fds
+
+    def worker_frame(self, handle: WorkerHandle, frame: Frame) -> None:
+        kind, wid, key, pid = frame.type, frame.request_id, handle.age, handle.pid
         now = time.monotonic()
+        if kind is MessageType.STARTED:
+            self.router.started(key, wid)
+            return
         if kind is MessageType.CHUNK:
             call = self.router.lookup(key, wid)
             if call is None:
@@ -391,58 +478,19 @@ class DirtyArbiter:
                 self.log.debug("Dropped a late %s for id %s from worker %s", kind.name, wid, pid)
             elif call.client.calls.pop(call.client_id, None) is not None:
                 call.client.send(encode_raw(kind, call.client_id, frame.body))
-            for dispatch in dispatches:
-                self._forward(dispatch.call)
-            return
-        if kind is MessageType.STATUS and wid == 0:
-            self.supervisor.booted(key, frame.payload() or {})
+            self._forward_all(dispatches)
             return
         self.log.warning("Dirty worker %s sent an unexpected %s frame", pid, kind.name)
 
-    def fail_calls(self, calls: list[Call], pid: int, how: str) -> None:
-        for call in calls:
-            self._reply_error(call, DirtyWorkerError(
-                f"dirty worker {pid} {how} while running {call.app}.{_action(call)}", pid))
-
-    def redispatch(self, dispatches: list[Any]) -> None:
+    def _forward_all(self, dispatches: list[Dispatch]) -> None:
         for dispatch in dispatches:
-            self._forward(dispatch.call)
-
-    def mark_broken(self, app: str, payload: Any) -> None:
-        self.broken[app] = error_from_payload(payload)
-        if not self.router.holders(app, accepting_only=False):
-            for call in self.router.fail_queued(app):
-                self._reply_error(call, self.broken[app])
+            self._forward(dispatch)
 
     # -- STATUS -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        handles = sorted(self.supervisor.handles.values(), key=lambda h: h.age)
-        workers = []
-        for h in handles:
-            state = self.router.workers.get(h.age)
-            workers.append({
-                "pid": h.pid, "age": h.age, "apps": list(h.apps), "booted": h.booted,
-                "retiring": h.retiring, "failed_apps": sorted(h.failed),
-                "in_flight": len(state.inflight) if state else 0,
-                "queued": sum(self.router.queued(a) for a in h.apps),
-                "last_heartbeat": round(h.last_heartbeat(), 2),
-                "uptime": round(time.monotonic() - h.started_at, 2),
-            })
-        apps = [{
-            "path": spec.import_path, "limit": spec.limit,
-            "workers": [h.pid for h in handles if spec.import_path in h.apps and not h.retiring
-                        and spec.import_path not in h.failed],
-            "queued": self.router.queued(spec.import_path),
-            "error": str(self.broken[spec.import_path]) if spec.import_path in self.broken
-            else None,
-        } for spec in self.specs]
-        return {"arbiter_pid": self.pid, "socket": self.socket_path,
-                "uptime": round(time.monotonic() - self.started_at, 2),
-                "worker_count": sum(1 for h in handles if not h.retiring),
-                "target_workers": self.supervisor.target, "workers": workers, "apps": apps,
-                "threads": self.cfg.dirty_threads, "max_queue": self.router.max_queue,
-                "timeout": self.router.timeout}
+        """The STATUS reply (``show dirty``): see :func:`gunicorn.dirty.status.pool_status`."""
+        return pool_status(self)
 
 
 def _prepare_import_path(cfg: Any) -> None:
@@ -455,47 +503,13 @@ def _prepare_import_path(cfg: Any) -> None:
             ensure_path(os.path.abspath(path.strip()))
 
 
-def _action(call: Call) -> str:
-    # The action name is only needed for messages: decode lazily from the raw body.
-    from gunicorn.dirty.codec import decode_body
-
-    try:
-        return str(decode_body(call.body).get("action"))
-    except (DirtyError, AttributeError):
-        return "?"
-
-
-def _import_app_classes(specs: list[Any], log: Any) -> dict[str, type]:
-    """Import each app class once in the arbiter, for its ``workers`` and ``stashes``.
-
-    A class that fails to import is left out with a warning: the worker that loads it reports
-    the error properly (per call, with its code).
-    """
-    classes: dict[str, type] = {}
-    for spec in specs:
-        try:
-            classes[spec.import_path] = import_app_class(spec.import_path)
-        except Exception as exc:  # user code at import: anything can fail; see the docstring
-            log.warning("Cannot import dirty app %s in the arbiter (no worker limit, no "
-                        "stashes): %s", spec.import_path, exc)
-    return classes
-
-
-def _class_limit(cls: type | None) -> int | None:
-    return declared_workers(cls) if cls is not None else None
-
-
-def _make_stash(specs: list[Any], classes: dict[str, type], log: Any) -> StashStore:
+def _make_stash(specs: list[AppSpec], traits: dict[str, AppTraits], log: Any) -> StashStore:
     """The stash store, with the tables the apps declare in ``stashes`` created."""
     store = StashStore()
     for spec in specs:
-        cls = classes.get(spec.import_path)
-        if cls is None:
-            continue
-        declared = getattr(cls, "stashes", ()) or ()
-        names = [declared] if isinstance(declared, str) else list(declared)
+        names = list(traits[spec.import_path].stashes)
         try:
             store.ensure(names)
         except StashError as exc:
-            log.warning("%s: bad stashes declaration %r: %s", spec.import_path, declared, exc)
+            log.warning("%s: bad stashes declaration %r: %s", spec.import_path, names, exc)
     return store

@@ -13,7 +13,8 @@ fixed 17-byte header followed by ``length`` body bytes; all integers are big-end
     magic    b"GD"; anything else is not our protocol
     version  1
     type     a MessageType; an unknown value is a protocol error (never guessed at)
-    flags    reserved, 0 today; carried through unchanged so later versions can use them
+    flags    FrameFlag bits; 0 except PIPELINED on a REQUEST the arbiter sends to a worker
+             beyond its free slots (the worker sends STARTED when it begins running it)
     id       chosen by the side that starts a call, 1, 2, 3... per connection (wraps at 2**64);
              every reply, chunk, cancel and credit for that call carries the same id
     length   checked against the receiver's maximum *from the header*, before the body is
@@ -25,6 +26,7 @@ Body schemas (msgpack maps, str keys):
     RESPONSE {"result": any}         ERROR {"error": DirtyError.to_payload()}
     CHUNK    {"data": any}           END, CANCEL: empty body
     CREDIT   {"n": int}              the caller takes n more CHUNKs (see flow control below)
+    STARTED  empty                   worker -> arbiter: the PIPELINED call with this id began
     STATUS   {} -> RESPONSE          MANAGE {"op": "add"|"remove", "count": int} -> RESPONSE
     STASH    {"op": str, ...} -> RESPONSE (gunicorn.dirty.stash)
 
@@ -44,7 +46,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import Any, NoReturn
 
 import msgpack
@@ -54,6 +56,9 @@ MAGIC = b"GD"
 VERSION = 1
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 INITIAL_STREAM_WINDOW = 64  # chunk credits every call starts with (flow control, see above)
+# A worker's notices to the arbiter (booted, ...) are STATUS frames with id 0, which
+# next_request_id never hands out, so no call can ever be confused with one.
+NOTICE_ID = 0
 _HEADER = struct.Struct(">2sBBBQI")
 HEADER_SIZE = _HEADER.size  # 17
 _MAX_ID = 2**64 - 1
@@ -68,9 +73,16 @@ class MessageType(IntEnum):
     END = 5
     CANCEL = 6
     CREDIT = 7  # stream flow control: the caller grants more chunks
+    STARTED = 8  # worker -> arbiter only: a pipelined call began (it can no longer be resent)
     STASH = 0x10
     STATUS = 0x11
     MANAGE = 0x12
+
+
+class FrameFlag(IntFlag):
+    """Bits of the header's flags byte."""
+
+    PIPELINED = 0x01  # REQUEST queued inside the worker: it reports STARTED when it runs it
 
 
 # Header byte -> member: a dict lookup is ten times cheaper than MessageType(byte), and a miss

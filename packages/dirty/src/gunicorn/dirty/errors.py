@@ -317,6 +317,23 @@ ERROR_CLASSES: MappingProxyType[int, type[DirtyError]] = MappingProxyType(
 )
 
 
+def wrap_app_error(exc: BaseException, app_path: str | None, action: str | None = None,
+                   message: str | None = None) -> DirtyError:
+    """An exception raised by user code, as it travels to the caller.
+
+    A DirtyError keeps its class; anything else becomes a :class:`DirtyAppError` whose
+    ``error_type`` is the original class name and ``traceback`` the worker's traceback.
+    ``message`` replaces the exception's own text (used to say *when* it failed).
+    """
+    if isinstance(exc, DirtyError):
+        return exc
+    import traceback  # only on the failure path: keeps importing this module cheap
+
+    return DirtyAppError(message or str(exc) or type(exc).__name__, app_path=app_path,
+                         action=action, error_type=type(exc).__name__,
+                         traceback="".join(traceback.format_exception(exc)))
+
+
 def error_from_payload(payload: Any) -> DirtyError:
     """Rebuild the error an ERROR frame carries (``payload`` is its ``"error"`` map).
 

@@ -10,6 +10,8 @@
   buffers in the arbiter.
 * CANCEL cancels an async task, closes a generator (its ``finally`` runs) and drops the result of
   a synchronous action that already runs (a thread cannot be interrupted).
+* A ``@batch`` action's calls are gathered by a :class:`~gunicorn.dirty.batch_runner.BatchRunner`
+  and run together; CANCEL leaves a call out of a batch that has not run yet.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import traceback
 from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
 from gunicorn.dirty.app import DirtyApp, resolve_action
+from gunicorn.dirty.batch_runner import BatchRunner
+from gunicorn.dirty.batching import BatchSpec, batch_spec
 from gunicorn.dirty.codec import (
     INITIAL_STREAM_WINDOW,
+    FrameFlag,
+    MessageType,
     encode_chunk,
     encode_end,
     encode_error,
+    encode_raw,
     encode_response,
 )
 from gunicorn.dirty.errors import (
@@ -35,6 +41,7 @@ from gunicorn.dirty.errors import (
     DirtyAppNotFoundError,
     DirtyError,
     DirtyProtocolError,
+    wrap_app_error,
 )
 
 # Chunks a stream may send before the caller grants more: the codec fixes it for both sides.
@@ -42,17 +49,8 @@ INITIAL_CREDIT = INITIAL_STREAM_WINDOW
 _DONE = object()
 
 
-def as_dirty_error(exc: BaseException, app_path: str | None, action: str | None) -> DirtyError:
-    """An action's exception as it travels: DirtyErrors keep their class, the rest are wrapped."""
-    if isinstance(exc, DirtyError):
-        return exc
-    return DirtyAppError(str(exc) or type(exc).__name__, app_path=app_path, action=action,
-                         error_type=type(exc).__name__,
-                         traceback="".join(traceback.format_exception(exc)))
-
-
 class _Running:
-    __slots__ = ("app", "action", "waiter", "cancelled", "credit", "wakeup", "pull")
+    __slots__ = ("app", "action", "waiter", "cancelled", "credit", "wakeup", "pull", "batch")
 
     def __init__(self, app: str, action: str) -> None:
         self.app = app
@@ -62,6 +60,7 @@ class _Running:
         self.credit = INITIAL_CREDIT
         self.wakeup: asyncio.Event | None = None
         self.pull: _SyncPull | None = None  # set while a sync generator streams
+        self.batch: BatchRunner | None = None  # set for a call of a @batch action
 
 
 class _SyncPull:
@@ -130,25 +129,47 @@ class _SyncPull:
 
 
 class CallExecutor:
-    """Runs the calls of one worker; ``send(bytes)`` writes a frame to the arbiter."""
+    """Runs the calls of one worker; ``send(bytes)`` writes a frame to the arbiter.
+
+    ``capacity`` is the worker's slot count (``dirty_threads``). A REQUEST flagged PIPELINED
+    was sent beyond the slots the arbiter knew free: it is held here until a slot frees (or
+    it can join an open batch), and a STARTED frame goes out right before it begins, so the
+    arbiter knows which calls a dead worker never ran.
+    """
 
     def __init__(self, apps: dict[str, Any], failed: dict[str, DirtyError], threads: Executor,
-                 send: Any, heartbeat: Any, log: Any) -> None:
+                 send: Any, heartbeat: Any, log: Any, capacity: int = 1) -> None:
         self.apps = apps
         self.failed = failed
         self.threads = threads
         self.send = send
         self.heartbeat = heartbeat
         self.log = log
+        self.capacity = max(1, capacity)
         self.calls: dict[int, _Running] = {}
         self.loop = asyncio.get_running_loop()
+        self._busy = 0  # slots in use: unbatched calls, plus one per open or running batch
+        # Pipelined calls not started yet: id -> (payload, batch key or None, batch size).
+        self._held: dict[int, tuple[dict[str, Any], tuple[str, str] | None, int]] = {}
+        self._releasing = False
+        self._closing = False  # stopping: held calls stay unstarted (the arbiter resends them)
+        self._runners: dict[tuple[str, str], BatchRunner] = {}
 
     # -- entry points (called by the link for each frame) -------------------------------------
 
-    def start(self, rid: int, payload: Any) -> None:
+    def start(self, rid: int, payload: Any, flags: int = 0) -> None:
         if not isinstance(payload, dict):
             self.send(encode_error(rid, DirtyProtocolError("REQUEST body is not a map")))
             return
+        if flags & FrameFlag.PIPELINED:
+            spec = self._spec_for(payload.get("app"), payload.get("action"))
+            key = (payload["app"], payload["action"]) if spec is not None else None
+            self._held[rid] = (payload, key, spec.max_size if spec is not None else 0)
+            self._release_held()
+            return
+        self._begin(rid, payload)
+
+    def _begin(self, rid: int, payload: dict[str, Any]) -> None:
         path, action = payload.get("app"), payload.get("action")
         args, kwargs = payload.get("args") or [], payload.get("kwargs") or {}
         if path in self.failed:
@@ -159,41 +180,51 @@ class CallExecutor:
             self.send(encode_error(rid, DirtyAppNotFoundError(str(path))))
             return
         running = _Running(path, action)
-        self.calls[rid] = running
         self.heartbeat.notify()
         if type(app).__call__ is DirtyApp.__call__:
             # The default dispatch: look the method up here to run coroutines on the loop.
             try:
                 method = resolve_action(app, action)
             except DirtyError as exc:
-                self._final(rid, encode_error(rid, exc))
+                self.send(encode_error(rid, exc))
                 return
+            spec = batch_spec(method)
+            if spec is not None:
+                self._join_batch(rid, running, method, spec, args, kwargs)
+                return
+            self._register(rid, running)
             if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
                 try:
                     # Calling an async function only binds its arguments: a bad call is the
                     # one error possible here; the body's errors come out of _await/_stream.
                     result = method(*args, **kwargs)
                 except TypeError as exc:
-                    self._final(rid, encode_error(rid, as_dirty_error(exc, path, action)))
+                    self._final(rid, encode_error(rid, wrap_app_error(exc, path, action)))
                     return
                 self._continue(rid, running, result)
                 return
             target = partial(method, *args, **kwargs)
         else:
+            self._register(rid, running)
             target = partial(app, action, *args, **kwargs)
         future = self.loop.run_in_executor(self.threads, target)
         running.waiter = future
         future.add_done_callback(partial(self._sync_done, rid, running))
 
     def cancel(self, rid: int) -> None:
-        running = self.calls.pop(rid, None)
+        if self._held.pop(rid, None) is not None:
+            return  # never started
+        running = self._forget(rid)
         if running is None:
             return
         running.cancelled = True
-        if running.waiter is not None:
+        if running.batch is not None:
+            running.batch.discard(rid)  # left out of its batch if that has not run yet
+        elif running.waiter is not None:
             # A task is cancelled; a sync call still queued for a thread never starts; one
             # already running cannot be stopped and its result is dropped in _sync_done.
             running.waiter.cancel()
+        self._release_held()
 
     def credit(self, rid: int, n: int) -> None:
         running = self.calls.get(rid)
@@ -207,29 +238,140 @@ class CallExecutor:
             running.wakeup.set()
 
     async def drain(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) for the calls still owed to a caller (graceful stop)."""
-        waiters = [r.waiter for r in self.calls.values() if r.waiter is not None]
+        """Wait (at most ``timeout`` s) for the calls still owed to a caller (graceful stop).
+
+        Held (pipelined) calls are not started any more: they never ran, so the arbiter sends
+        them to another worker when this one is gone."""
+        self._closing = True
+        for runner in self._runners.values():
+            runner.flush()  # nobody else is coming: run the open batches now
+        waiters: list[asyncio.Future[Any]] = [r.waiter for r in self.calls.values()
+                                              if r.waiter is not None]
+        for runner in self._runners.values():
+            waiters.extend(runner.tasks)
         if waiters:
             await asyncio.wait(waiters, timeout=timeout or None)
 
     def cancel_all(self) -> None:
+        self._held.clear()
         for rid in list(self.calls):
             self.cancel(rid)
+
+    # -- slots, held calls, batches -----------------------------------------------------------
+
+    def _register(self, rid: int, running: _Running) -> None:
+        self.calls[rid] = running
+        self._busy += 1
+
+    def _forget(self, rid: int) -> _Running | None:
+        """The call is over for its caller (answered or cancelled): free its slot."""
+        running = self.calls.pop(rid, None)
+        if running is not None and running.batch is None:
+            self._busy -= 1
+        return running
+
+    def _release_held(self) -> None:
+        """Start held calls while they fit, each announced by STARTED before it begins."""
+        if self._releasing or self._closing:
+            return  # (a call started below finished at once: the loop below goes on)
+        self._releasing = True
+        try:
+            while self._held:
+                ready = self._releasable()
+                if not ready:
+                    break
+                self.send(b"".join(encode_raw(MessageType.STARTED, rid, b"")
+                                   for rid, _ in ready))
+                for rid, payload in ready:
+                    self._begin(rid, payload)
+        finally:
+            self._releasing = False
+
+    def _releasable(self) -> list[tuple[int, dict[str, Any]]]:
+        # The held calls, oldest first, that fit now: into a free slot, or into the room an
+        # open batch of their action has (counted as the calls before them would fill it).
+        busy = self._busy
+        room = {key: r.room() for key, r in self._runners.items() if r.open is not None}
+        out = []
+        for rid, (payload, key, size) in self._held.items():
+            if key is not None and room.get(key, 0) > 0:
+                room[key] -= 1
+            elif busy < self.capacity:
+                busy += 1
+                if key is not None:
+                    room[key] = size - 1
+            else:
+                break
+            out.append((rid, payload))
+        for rid, _ in out:
+            del self._held[rid]
+        return out
+
+    def _spec_for(self, path: Any, action: Any) -> BatchSpec | None:
+        app = self.apps.get(path) if isinstance(path, str) else None
+        if (app is None or not isinstance(action, str) or action.startswith("_")
+                or type(app).__call__ is not DirtyApp.__call__):
+            return None
+        return batch_spec(getattr(type(app), action, None))
+
+    def _join_batch(self, rid: int, running: _Running, method: Any, spec: BatchSpec,
+                    args: list[Any], kwargs: dict[str, Any]) -> None:
+        path, action = running.app, running.action
+        if kwargs or len(args) != 1:
+            self.send(encode_error(rid, DirtyAppError(
+                f"batched action {action} takes exactly one input per call (got "
+                f"{len(args)} arguments{' and keyword arguments' if kwargs else ''})",
+                app_path=path, action=action, error_type="TypeError")))
+            return
+        runner = self._runners.get((path, action))
+        if runner is None:
+            runner = self._runners[(path, action)] = BatchRunner(
+                spec, method, path, action, self.threads, self._deliver, self._batch_opened,
+                self._batch_closed)
+        self.calls[rid] = running
+        running.batch = runner
+        runner.add(rid, args[0])
+
+    def _batch_opened(self) -> None:
+        self._busy += 1
+
+    def _batch_closed(self) -> None:
+        self._busy -= 1
+        self._release_held()
+
+    def _deliver(self, outcomes: list[tuple[int, Any]]) -> None:
+        """Answer the callers of one batch, in one write."""
+        frames = []
+        for rid, value in outcomes:
+            if self._forget(rid) is None:
+                continue  # gave up meanwhile: its output is dropped
+            if isinstance(value, DirtyError):
+                frames.append(encode_error(rid, value))
+                continue
+            try:
+                frames.append(encode_response(rid, value))
+            except DirtyError as exc:  # this output cannot travel; the others still do
+                frames.append(encode_error(rid, exc))
+        if frames:
+            self.send(b"".join(frames))
+        self.heartbeat.notify()
 
     # -- completion ---------------------------------------------------------------------------
 
     def _final(self, rid: int, data: bytes) -> None:
-        if self.calls.pop(rid, None) is not None:
+        if self._forget(rid) is not None:
             self.send(data)
+            self._release_held()
         self.heartbeat.notify()
 
     def _sync_done(self, rid: int, running: _Running, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
-            self.calls.pop(rid, None)
+            if self._forget(rid) is not None:
+                self._release_held()
             return
         exc = future.exception()
         if exc is not None:
-            self._final(rid, encode_error(rid, as_dirty_error(exc, running.app, running.action)))
+            self._final(rid, encode_error(rid, wrap_app_error(exc, running.app, running.action)))
             return
         result = future.result()
         if running.cancelled:
@@ -264,7 +406,7 @@ class CallExecutor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the action's own error goes back to its caller
-            self._final(rid, encode_error(rid, as_dirty_error(exc, running.app, running.action)))
+            self._final(rid, encode_error(rid, wrap_app_error(exc, running.app, running.action)))
             return
         self._continue(rid, running, result)
 
@@ -297,7 +439,7 @@ class CallExecutor:
             raise
         except Exception as exc:  # mid-stream failure: ERROR after the chunks already sent
             pull.flush()
-            self._final(rid, encode_error(rid, as_dirty_error(exc, running.app, running.action)))
+            self._final(rid, encode_error(rid, wrap_app_error(exc, running.app, running.action)))
         finally:
             pull.stop()
             if not pulling.done():
@@ -313,7 +455,7 @@ class CallExecutor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # mid-stream failure: ERROR after the chunks already sent
-            self._final(rid, encode_error(rid, as_dirty_error(exc, running.app, running.action)))
+            self._final(rid, encode_error(rid, wrap_app_error(exc, running.app, running.action)))
         finally:
             await self._close(agen.aclose(), running)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.dirty.codec import Frame, FrameDecoder
-from gunicorn.dirty.errors import DirtyProtocolError
+from gunicorn.dirty.errors import DirtyError, DirtyProtocolError
 from gunicorn.dirty.link import TransportLink
 from gunicorn.workers.heartbeat import Heartbeat
 
@@ -34,8 +34,11 @@ class WorkerHandle:
     """One dirty worker as the arbiter sees it (passed to ``dirty_post_fork`` and
     ``dirty_worker_exit``).
 
-    Attributes: ``pid``, ``age``, ``apps`` (the apps it was given), ``failed`` (apps whose load
-    failed in it), ``booted``, ``retiring``, ``started_at`` (monotonic), ``exit_status``.
+    Attributes: ``pid``, ``age``, ``apps`` (the apps it was given), ``failed`` (app -> the error
+    its last load raised), ``loading`` (apps whose ``init()`` is being retried), ``load_seconds``
+    (app -> how long its load took), ``resources`` (app -> resource -> tokens granted),
+    ``booted`` (its first load pass is over: "ready"), ``retiring``, ``started_at`` (monotonic),
+    ``exit_status``.
     """
 
     def __init__(self, age: int, apps: tuple[str, ...], heartbeat: Heartbeat) -> None:
@@ -43,10 +46,17 @@ class WorkerHandle:
         self.apps = apps
         self.heartbeat = heartbeat
         self.pid = 0
-        self.failed: dict[str, Any] = {}
+        self.failed: dict[str, DirtyError] = {}
+        self.loading: set[str] = set()
+        self.retry_at: dict[str, float] = {}  # app -> monotonic time of its next init() retry
+        self.load_seconds: dict[str, float] = {}
+        self.batches: dict[str, dict[str, int]] = {}  # app -> batched action -> max_size
+        self.resources: dict[str, dict[str, list[str]]] = {}
         self.booted = False
+        self.booted_at: float | None = None
         self.retiring = False
         self.superseded = False  # a HUP replacement is booting; retire this one when it is up
+        self.replace_on_exit = False  # spawn its replacement once it is reaped (tokens freed)
         self.replaces: WorkerHandle | None = None
         self.started_at = time.monotonic()
         self.kill_at: float | None = None
@@ -56,6 +66,19 @@ class WorkerHandle:
 
     def __repr__(self) -> str:
         return f"<DirtyWorker pid={self.pid} age={self.age} apps={list(self.apps)}>"
+
+    @property
+    def state(self) -> str:
+        """``loading`` until its apps finished their first ``init()``, then ``ready``;
+        ``retiring`` once it is being stopped."""
+        if self.retiring:
+            return "retiring"
+        return "ready" if self.booted else "loading"
+
+    def batch_sizes(self) -> dict[tuple[str, str], int]:
+        """``(app, action) -> max_size`` of the batched actions of its loaded apps."""
+        return {(app, action): size for app, actions in self.batches.items()
+                for action, size in actions.items()}
 
     def last_heartbeat(self) -> float:
         """Seconds since the worker last showed it is alive."""
@@ -129,7 +152,7 @@ def fork_worker(handle: WorkerHandle, cfg: Any, log: Any,
             from gunicorn.dirty.worker import DirtyWorker, run_worker
 
             worker = DirtyWorker(handle.age, handle.apps, cfg, log, child_sock,
-                                 handle.heartbeat, ppid)
+                                 handle.heartbeat, ppid, handle.resources)
             status = run_worker(worker)
         except SystemExit as exc:
             status = util.system_exit_code(exc)

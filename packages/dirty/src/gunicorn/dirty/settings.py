@@ -12,6 +12,7 @@ from typing import Any
 from gunicorn.config import validators as v
 from gunicorn.config.registry import Setting
 from gunicorn.dirty.stash import config as stash_config
+from gunicorn.dirty.resources import parse_resources
 
 SECTION = "Dirty Arbiters"
 HOOKS_SECTION = "Dirty Arbiter Hooks"
@@ -197,6 +198,31 @@ SETTINGS = (
             "the servers of one application share their tables and nothing else in the same "
             "Redis database is touched. Unset: `proc_name` (`gunicorn` when that is unset "
             "too): give each application on one Redis its own name or prefix. No `{` or `}`."
+        ),
+    ),
+    # -- resource slots (issue 14) --------------------------------------------------------
+    Setting(
+        name="dirty_resources",
+        section=SECTION,
+        cli=("--dirty-resource",),
+        action="append",
+        meta="NAME=TOKENS",
+        default=[],
+        validator=parse_resources,
+        default_doc="{}",
+        short_help="A resource whose tokens dirty workers are granted: NAME=0,1,2 or NAME=N "
+                   "(repeatable).",
+        doc=(
+            "Named resources the dirty arbiter hands out to dirty workers, one token per unit "
+            "(a GPU, a licence seat). `--dirty-resource gpu=0,1,2,3` lists the tokens; "
+            "`--dirty-resource gpu=4` means tokens 0 to 3. In a config file: a list of "
+            "`NAME=TOKENS` strings or a dict such as `{\"gpu\": 4}`. A dirty app declares what "
+            "each worker holding it needs with the class attribute `resources = {\"gpu\": 1}`. "
+            "Tokens are granted before the worker imports its apps: the app sees them as "
+            "`self.resources` (`{\"gpu\": [\"2\"]}`) and the worker's environment carries "
+            "`GUNICORN_DIRTY_RESOURCE_GPU=2` and, for the resource named `gpu`, "
+            "`CUDA_VISIBLE_DEVICES=2`. No two live workers hold the same token; an app is "
+            "started in no more workers than there are free tokens for it."
         ),
     ),
 )
