@@ -11,8 +11,8 @@ from typing import Any
 
 from gunicorn.config import validators as v
 from gunicorn.config.registry import Setting
-from gunicorn.dirty.stash import config as stash_config
 from gunicorn.dirty.resources import parse_resources
+from gunicorn.dirty.stash import config as stash_config
 
 SECTION = "Dirty Arbiters"
 HOOKS_SECTION = "Dirty Arbiter Hooks"
