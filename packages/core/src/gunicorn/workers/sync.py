@@ -8,6 +8,11 @@ waited for a keep-alive client would serve nobody else meanwhile). The loop::
         if nothing was accepted: select(listeners + wakeup_fd, timeout); check the parent
 
 Request handling is the shared :class:`~gunicorn.workers.handler.RequestHandler`.
+
+Slow clients: the worker is theirs while it serves them, so each wait is bounded. A request head
+gets ``header_timeout`` in all from its first byte, a response write ``write_timeout`` for each
+byte the client takes, and every wait at most half of ``timeout`` (the worker does not tell the
+arbiter it is alive while it serves: a longer wait would get it killed).
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ class SyncWorker(Worker):
             # no client is ever told this worker speaks HTTP/2.
             self.log.warning("HTTP/2 is not supported by the sync worker; serving HTTP/1.1 "
                              "only (use -k gthread or -k asgi)")
-        handler = RequestHandler(self, multithread=False, keepalive=False,
-                                 io_timeout=self.io_timeout())
+        io_timeout = self.io_timeout()
+        handler = RequestHandler(self, multithread=False, keepalive=False, io_timeout=io_timeout)
+        self.head_timeout = float(self.cfg.header_timeout)
+        write = float(self.cfg.write_timeout)
+        self.write_timeout = min(write, io_timeout) if write and io_timeout else write or io_timeout
         listeners = [listener.sock for listener in self.sockets]
         for sock in listeners:
             sock.setblocking(False)
@@ -70,6 +78,8 @@ class SyncWorker(Worker):
                 client, peer = accepted
                 served = True
                 conn = handler.connection(client, peer)
+                conn.head_timeout = self.head_timeout
+                conn.write_timeout = self.write_timeout
                 handler.serve(conn, handler.io_timeout)
                 self.notify()
         return served
