@@ -17,6 +17,7 @@ median and the maximum wait and how many probes failed (no response within ``--p
     .venv/bin/python benchmarks/slowloris.py                                 # -k gthread -w 2 --threads 4
     .venv/bin/python benchmarks/slowloris.py --server-args "-k asgi -w 2"
     .venv/bin/python benchmarks/slowloris.py --size 1048576 --readers 50 --loris 500
+    .venv/bin/python benchmarks/slowloris.py --body file        # the slow readers download a file
 
 The same module is the application under test (``slowloris:wsgi`` or ``slowloris:asgi``,
 chosen from the worker class), so the script needs nothing but the project's virtualenv.
@@ -36,6 +37,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,10 +52,23 @@ def _size(query: str) -> int:
     return int(query) if query.isdigit() else 0
 
 
-def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """``/large?N``: N bytes in one piece; anything else: a short greeting."""
-    body = b"x" * _size(environ.get("QUERY_STRING", "")) if environ["PATH_INFO"] == "/large" \
-        else HELLO
+def _file(size: int) -> str:
+    path = os.path.join(tempfile.gettempdir(), f"slowloris-{size}.bin")
+    if not os.path.exists(path) or os.path.getsize(path) != size:
+        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as f:
+            f.write(b"x" * size)
+        os.replace(f.name, path)
+    return path
+
+
+def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+    """``/large?N``: N bytes in one piece; ``/file?N``: a file of N bytes through
+    ``wsgi.file_wrapper``; anything else: a short greeting."""
+    path, size = environ["PATH_INFO"], _size(environ.get("QUERY_STRING", ""))
+    if path == "/file":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](open(_file(size), "rb"))
+    body = b"x" * size if path == "/large" else HELLO
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -69,7 +84,7 @@ async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     query = scope.get("query_string", b"").decode()
-    body = b"x" * _size(query) if scope["path"] == "/large" else HELLO
+    body = b"x" * _size(query) if scope["path"] in ("/large", "/file") else HELLO
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"),
                             (b"content-length", str(len(body)).encode())]})
@@ -101,7 +116,7 @@ async def _loris(host: str, port: int, drip: float, stop: asyncio.Event,
             writer.close()
 
 
-async def _reader(host: str, port: int, size: int, stop: asyncio.Event,
+async def _reader(host: str, port: int, target: str, stop: asyncio.Event,
                   stats: dict[str, int]) -> None:
     while not stop.is_set():
         sock = socket.socket()
@@ -116,7 +131,7 @@ async def _reader(host: str, port: int, size: int, stop: asyncio.Event,
             continue
         stats["reader_connects"] += 1
         try:
-            sock.send(f"GET /large?{size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.send(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             while not stop.is_set():
                 # Never read: only notice (without consuming the response) that we were dropped.
                 await asyncio.sleep(0.5)
@@ -129,14 +144,14 @@ async def _reader(host: str, port: int, size: int, stop: asyncio.Event,
             sock.close()
 
 
-def _attack(host: str, port: int, loris: int, readers: int, drip: float, size: int,
+def _attack(host: str, port: int, loris: int, readers: int, drip: float, target: str,
             duration: float) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         stats = dict.fromkeys(("loris_connects", "reader_connects"), 0)
         tasks = [asyncio.ensure_future(_loris(host, port, drip, stop, stats))
                  for _ in range(loris)]
-        tasks += [asyncio.ensure_future(_reader(host, port, size, stop, stats))
+        tasks += [asyncio.ensure_future(_reader(host, port, target, stop, stats))
                   for _ in range(readers)]
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -201,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--size", type=int, default=16 << 20,
                         help="bytes of each slow reader's response (default: 16 MiB)")
+    parser.add_argument("--body", choices=("bytes", "file"), default="bytes",
+                        help="the slow readers' response: bytes made by the app, or a file "
+                             "(wsgi.file_wrapper; bytes on asgi) (default: %(default)s)")
     parser.add_argument("--drip", type=float, default=1.0)
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds of attack before the first probe")
@@ -222,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         _wait_ready(host, port, server, 20.0)
         duration = args.warmup + args.probes * (args.gap + args.probe_timeout) + 10
         attack = multiprocessing.Process(target=_attack, args=(
-            host, port, args.loris, args.readers, args.drip, args.size, duration))
+            host, port, args.loris, args.readers, args.drip,
+            f"/{'large' if args.body == 'bytes' else 'file'}?{args.size}", duration))
         attack.start()
         time.sleep(args.warmup)  # let the attack establish itself (this is the benchmark)
         waits: list[float] = []

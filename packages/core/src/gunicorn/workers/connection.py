@@ -14,34 +14,30 @@ Slow clients (``header_timeout``, ``write_timeout``):
   slowly it trickles in; each wait is also bounded by ``io_timeout``;
 * a write waits at most ``write_timeout`` for the peer to take a byte; the clock restarts with
   every byte it takes;
-* with an :class:`OutputBudget` (the threaded driver), output the peer is not taking yet is kept
-  by reference in ``out`` instead of holding the thread, as long as the worker's budget allows;
-  the driver then flushes it from its poller (:meth:`Connection.flush_nowait`), and
+* with an :class:`~gunicorn.workers.output.OutputBudget` (the threaded driver), output the peer
+  is not taking yet is kept in ``out`` (:mod:`gunicorn.workers.output`) instead of holding the
+  thread; the driver flushes it from its poller (:meth:`Connection.flush_nowait`), and
   :meth:`Connection.close` waits for it like an asyncio transport's ``close`` (``abort`` does
   not).
 """
 
 from __future__ import annotations
 
-import collections
 import errno
 import math
 import os
 import select
 import socket
 import ssl
-import threading
 import time
 from typing import Any
 
 from gunicorn.http.errors import IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
+from gunicorn.workers.output import SENDFILE_BLOCK, OutputBudget, PendingOutput
+from gunicorn.workers.output import WOULD_BLOCK as _WOULD_BLOCK
 
 RECV_SIZE = 65536
-SENDFILE_BLOCK = 1 << 30  # bytes per os.sendfile call (gunicorn sends 1 GiB blocks)
-
-# recv()/send() outcomes that mean "try again once the socket is ready".
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 # accept() failures that concern only the connection being accepted, not the listener.
@@ -69,34 +65,6 @@ class ConnectionTimeout(ConnectionLost):
     """The peer neither sent nor accepted bytes in time (or its request head took too long)."""
 
 
-class OutputBudget:
-    """How many bytes of response output one worker may hold for peers that do not read yet.
-
-    Shared by the connections of a threaded worker: output within the budget no longer holds a
-    pool thread; beyond it a write waits for the peer as it always did, so a crowd of slow
-    readers costs the worker at most ``limit`` bytes more than the threads themselves hold.
-    """
-
-    __slots__ = ("limit", "used", "_lock")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._lock = threading.Lock()
-
-    def reserve(self, size: int) -> bool:
-        """Take ``size`` bytes of the budget; False (nothing taken) when they do not fit."""
-        with self._lock:
-            if self.used + size > self.limit:
-                return False
-            self.used += size
-            return True
-
-    def release(self, size: int) -> None:
-        with self._lock:
-            self.used -= size
-
-
 class Connection:
     """A socket, its peer address, its parser and the state of the request being served.
 
@@ -104,7 +72,8 @@ class Connection:
     by the threaded driver for expiry while the connection is parked. ``head_timeout`` (0: no
     limit) and ``write_timeout`` (None: wait forever) are the driver's slow-client bounds;
     ``write_timeout`` defaults to ``io_timeout``. ``budget`` (None: never defer output) is the
-    worker's :class:`OutputBudget`.
+    worker's :class:`~gunicorn.workers.output.OutputBudget`; ``out`` holds the deferred output
+    (None when there is none).
     """
 
     __slots__ = ("sock", "fd", "peer", "parser", "base_environ", "is_ssl", "io_timeout",
@@ -135,8 +104,7 @@ class Connection:
         # When the head (or TLS handshake) in progress must be complete; 0: none in progress.
         self.head_deadline = 0.0
         self.budget: OutputBudget | None = None
-        # Deferred output: (unsent part, bytes reserved in the budget for it), oldest first.
-        self.out: collections.deque[tuple[memoryview, int]] = collections.deque()
+        self.out: PendingOutput | None = None
         self.close_pending = False  # close() was called while output was still deferred
         self.linger_pending = False
 
@@ -287,9 +255,9 @@ class Connection:
     def send(self, data: bytes) -> None:
         """Write all of ``data`` (or defer what the peer does not take yet, see ``budget``);
         waits up to ``write_timeout`` each time the peer stops reading."""
-        if self.out and not self.flush_nowait():
+        if self.out is not None and not self.flush_nowait():
             # Earlier output still waits: queue behind it, or wait for it when over budget.
-            if self._defer(data, memoryview(data)):
+            if self.out.add_bytes(data, memoryview(data)):
                 return
             self.flush()
         sock = self.sock
@@ -317,18 +285,13 @@ class Connection:
             view = view[sent:]
 
     def _defer(self, data: Any, view: memoryview) -> bool:
-        """Keep ``view`` (the unsent part of ``data``) for later if the budget allows."""
-        budget = self.budget
-        if budget is None:
+        """Keep ``view`` (the unsent end of ``data``) for later if the budget allows."""
+        if self.budget is None:
             return False
-        if type(data) is not bytes:
-            # A bytearray could be reused by its producer once send() returned: copy it.
-            view = memoryview(bytes(view))
-            data = view
-        size = len(data)  # the whole object stays alive while a view of it waits
-        if not budget.reserve(size):
+        out = self.out or PendingOutput(self.budget)
+        if not out.add_bytes(data, view):
             return False
-        self.out.append((view, size))
+        self.out = out
         return True
 
     def flush_nowait(self) -> bool:
@@ -337,21 +300,15 @@ class Connection:
         Raises ConnectionLost (the deferred output is dropped) when the peer is gone.
         """
         out = self.out
-        sock = self.sock
-        while out:
-            view, size = out[0]
-            try:
-                sent = sock.send(view)
-            except _WOULD_BLOCK:
+        if out is None:
+            return True
+        try:
+            if not out.flush(self.sock):
                 return False
-            except OSError as exc:
-                self._drop_output()
-                raise ConnectionLost(exc.errno, f"sending to {self.peer!r}: {exc}") from exc
-            if sent < len(view):
-                out[0] = (view[sent:], size)
-                return False
-            out.popleft()
-            self.budget.release(size)  # type: ignore[union-attr]  # out is only filled with one
+        except OSError as exc:
+            self._drop_output()
+            raise ConnectionLost(exc.errno, f"sending to {self.peer!r}: {exc}") from exc
+        self.out = None
         return True
 
     def flush(self) -> None:
@@ -363,17 +320,24 @@ class Connection:
 
     def _drop_output(self) -> None:
         out = self.out
-        while out:
-            self.budget.release(out.popleft()[1])  # type: ignore[union-attr]
+        if out is not None:
+            self.out = None
+            out.clear()
 
     def sendfile(self, fd: int, offset: int, count: int) -> int:
-        if self.out:
+        if self.out is not None:
             self.flush()  # the file follows the output queued before it
         total = 0
         while total < count:
             try:
                 sent = os.sendfile(self.fd, fd, offset + total, min(count - total, SENDFILE_BLOCK))
             except _WOULD_BLOCK:
+                if self.budget is not None:
+                    # The rest goes out from the poller, through a descriptor of our own.
+                    out = PendingOutput(self.budget)
+                    if out.add_file(fd, offset + total, count - total):
+                        self.out = out
+                        return count
                 if not self.wait(select.POLLOUT, self.write_timeout):
                     raise ConnectionTimeout(f"{self.peer!r} stopped reading the file") from None
                 continue
@@ -394,7 +358,7 @@ class Connection:
         With deferred output left, nothing is closed yet: ``close_pending`` is set and the
         driver closes once the output is flushed (or abandoned, see :meth:`abort`).
         """
-        if self.out:
+        if self.out is not None:
             self.close_pending = True
             self.linger_pending = linger
             return

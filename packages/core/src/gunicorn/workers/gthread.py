@@ -72,7 +72,13 @@ DEFERRED_OUTPUT_LIMIT = 64 << 20
 
 
 class ThreadWorker(Worker):
-    """Serves up to ``worker_connections`` connections with ``threads`` threads."""
+    """Serves up to ``worker_connections`` connections with ``threads`` threads.
+
+    ``deferred_output_limit``: response bytes the worker may keep for clients that do not read
+    them yet (a subclass may change it; 0 makes every slow write wait on its pool thread).
+    """
+
+    deferred_output_limit = DEFERRED_OUTPUT_LIMIT
 
     def run(self) -> None:
         cfg = self.cfg
@@ -81,7 +87,7 @@ class ThreadWorker(Worker):
         self.keepalive = float(cfg.keepalive)
         self.head_timeout = float(cfg.header_timeout)
         self.write_timeout = float(cfg.write_timeout) or io_timeout
-        self.budget = OutputBudget(DEFERRED_OUTPUT_LIMIT)
+        self.budget = OutputBudget(self.deferred_output_limit)
         offered = None
         if getattr(cfg, "protocol", "http") == "http":
             offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
