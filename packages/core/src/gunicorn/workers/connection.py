@@ -197,6 +197,14 @@ class Connection:
             return select.POLLOUT
         return 0
 
+    def handshake(self) -> None:
+        """Complete the TLS handshake, waiting as for a request head (``head_timeout`` in all,
+        ``io_timeout`` per wait). Raises ConnectionTimeout, ssl.SSLError or OSError."""
+        while want := self.handshake_nowait():
+            if not self.wait(want, self.head_wait()):
+                raise ConnectionTimeout(f"TLS handshake with {self.peer!r} timed out")
+        self.head_deadline = 0.0  # the request head gets a deadline of its own
+
     def pending(self) -> bool:
         """True when TLS holds decrypted bytes the kernel no longer reports as readable."""
         return self.is_ssl and self.sock.pending() > 0  # type: ignore[attr-defined]

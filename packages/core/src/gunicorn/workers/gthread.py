@@ -170,6 +170,11 @@ class ThreadWorker(Worker):
                 self._close_parked(now)
                 self._tick_drivers(now)
                 self.check_parent()
+                if self.accepting:
+                    # A client that knocked while another worker was saturated woke only that
+                    # worker (EPOLLEXCLUSIVE), which left it in the queue: look for it.
+                    for sock in listeners.values():
+                        self._accept(sock)
 
     def _drive(self, driver: protocols.ConnectionDriver) -> None:
         self._guarded(driver.readable)

@@ -10,9 +10,10 @@ waited for a keep-alive client would serve nobody else meanwhile). The loop::
 Request handling is the shared :class:`~gunicorn.workers.handler.RequestHandler`.
 
 Slow clients: the worker is theirs while it serves them, so each wait is bounded. A request head
-gets ``header_timeout`` in all from its first byte, a response write ``write_timeout`` for each
-byte the client takes, and every wait at most half of ``timeout`` (the worker does not tell the
-arbiter it is alive while it serves: a longer wait would get it killed).
+gets ``header_timeout`` in all from its first byte (a TLS handshake as much from the accept), a
+response write ``write_timeout`` for each byte the client takes, and every wait at most half of
+``timeout`` (the worker does not tell the arbiter it is alive while it serves: a longer wait
+would get it killed).
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ class SyncWorker(Worker):
                 conn = handler.connection(client, peer)
                 conn.head_timeout = self.head_timeout
                 conn.write_timeout = self.write_timeout
+                if conn.is_ssl:
+                    try:
+                        conn.handshake()  # bounded by header_timeout, like a request head
+                    except OSError as exc:  # ssl.SSLError is an OSError
+                        self.log.debug("TLS handshake with %r failed: %s", peer, exc)
+                        conn.close()
+                        continue
                 handler.serve(conn, handler.io_timeout)
                 self.notify()
         return served
