@@ -29,7 +29,9 @@ Slow clients never hold a pool thread while they dawdle:
   ``write_timeout`` per byte taken;
 * saturation: while every pool thread is busy the worker does not accept (the listeners leave
   the poller until a thread frees), so the kernel hands new connections to workers that can
-  serve them. Keep-alive connections already accepted are still served.
+  serve them. Keep-alive connections already accepted are still served. The connection whose
+  arrival woke a saturated worker woke no other (EPOLLEXCLUSIVE): the sweep of a worker with
+  a free thread tries an accept, so it waits at most ``SWEEP_INTERVAL``.
 
 Stopping: TERM stops accepting and lets in-flight requests finish for up to
 ``graceful_timeout``; parked keep-alive connections are closed after at most ``DRAIN_IDLE_GRACE``
