@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import threading
 import time
 
@@ -63,13 +64,15 @@ class Loris:
             sock.close()
 
 
-def slow_reader(srv: GunicornServer, path: str) -> socket.socket:
-    """A client that asks for ``path`` and never reads the response."""
+def slow_reader(srv: GunicornServer, path: str, connection: str = "keep-alive",
+                count: int = 1) -> socket.socket:
+    """A client that asks for ``path`` (``count`` times, pipelined) and does not read yet."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(5)
     sock.connect((srv.host, srv.port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: {connection}\r\n\r\n"
+    sock.sendall(request.encode() * count)
     return sock
 
 
@@ -98,10 +101,13 @@ def closes_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> 
     return False
 
 
+PATTERN = bytes(range(256)) * (LARGE // 256)
+
+
 @pytest.fixture(scope="module")
 def large_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("slow") / "large.bin"
-    path.write_bytes(b"x" * LARGE)
+    path.write_bytes(PATTERN)
     return str(path)
 
 
@@ -152,18 +158,56 @@ def test_tls_handshake_that_stalls_is_closed_after_header_timeout(worker, cert):
         assert closes_within(sock, 6)
 
 
-def test_client_that_stops_reading_holds_no_thread_and_is_dropped_after_write_timeout():
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_client_that_stops_reading_holds_no_thread_and_is_dropped_after_write_timeout(
+        connection):
     args = ["wsgi_apps:app", "--threads", "1", "--write-timeout", "1", "--log-level", "debug",
             "--access-logfile", "-"]
     with serve(args, worker="gthread") as srv:
-        reader = slow_reader(srv, f"/bytes?{LARGE}")
-        with reader:
+        with slow_reader(srv, f"/bytes?{LARGE}", connection) as reader:
             # The response is logged (its thread has moved on) while its client reads nothing,
             # and the only thread serves someone else.
             srv.wait_for_log(r"GET /bytes", timeout=SERVED_WITHIN)
             assert get(srv, "/") == (200, b"Hello, World!")
             srv.wait_for_log(r"dropping .* took no response byte", timeout=SERVED_WITHIN)
             assert read_all(reader) < LARGE
+
+
+@pytest.mark.parametrize("kind", ["bytes", "file", "tls"])
+def test_client_reading_late_gets_the_whole_response_and_keeps_its_connection(
+        kind, large_file, cert):  # noqa: F811
+    args = ["wsgi_apps:app", "--threads", "1", "--access-logfile", "-"]
+    ctx = None
+    if kind == "tls":
+        args += ["--certfile", str(cert[0]), "--keyfile", str(cert[1])]
+        ctx = ssl.create_default_context(cafile=str(cert[0]))
+    path, body = (f"/file?{large_file}", PATTERN) if kind == "file" else \
+        (f"/bytes?{LARGE}", b"x" * LARGE)
+
+    def client() -> socket.socket:
+        sock = connect(srv, timeout=SERVED_WITHIN)
+        return ctx.wrap_socket(sock, server_hostname="127.0.0.1") if ctx else sock
+
+    with serve(args, worker="gthread") as srv, client() as late, client() as other:
+        f = late.makefile("rb")
+        late.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # Read only once the thread is done with it: what is left was kept for us.
+        srv.wait_for_log(r"GET /(bytes|file)", timeout=SERVED_WITHIN)
+        other.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the only thread is free
+        assert read_response(other.makefile("rb")).body == b"Hello, World!"
+        assert read_response(f).body == body
+        late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(f).body == b"Hello, World!"
+
+
+def test_pipelined_responses_to_a_late_reader_arrive_whole_and_in_order():
+    with serve(["wsgi_apps:app", "--threads", "2"], worker="gthread") as srv, \
+            slow_reader(srv, f"/bytes?{LARGE}", count=2) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(SERVED_WITHIN)
+        f = sock.makefile("rb")
+        assert [len(read_response(f).body) for _ in range(2)] == [LARGE, LARGE]
+        assert read_response(f).body == b"Hello, World!"
 
 
 def test_write_waiting_on_its_thread_ends_at_write_timeout():

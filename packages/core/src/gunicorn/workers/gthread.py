@@ -59,8 +59,9 @@ from typing import Any
 
 from gunicorn import protocols
 from gunicorn.workers.base import Worker
-from gunicorn.workers.connection import Connection, OutputBudget, accept_nowait
+from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import Outcome, RequestHandler
+from gunicorn.workers.output import OutputBudget
 from gunicorn.workers.poller import make_poller
 
 SWEEP_INTERVAL = 0.5
@@ -172,7 +173,7 @@ class ThreadWorker(Worker):
                 self._close_parked(now)
                 self._tick_drivers(now)
                 self.check_parent()
-                if self.accepting:
+                if self.accepting and not all(self.busy):
                     # A client that knocked while another worker was saturated woke only that
                     # worker (EPOLLEXCLUSIVE), which left it in the queue: look for it.
                     for sock in listeners.values():
@@ -320,6 +321,7 @@ class ThreadWorker(Worker):
             self._park(conn)  # keep-alive
         elif conn.linger_pending:
             # Lingering reads for up to a second: a pool thread's job, not the poller's.
+            conn.deadline = 0.0
             self.jobs.put(functools.partial(self._close_lingering, conn))
         else:
             conn.close()
