@@ -75,14 +75,8 @@ def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
 
 async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The same as :func:`wsgi` for the asgi worker."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    if scope["type"] != "http":
+        return  # no lifespan support: the worker goes on without it (asgi_lifespan auto)
     query = scope.get("query_string", b"").decode()
     body = b"x" * _size(query) if scope["path"] in ("/large", "/file") else HELLO
     await send({"type": "http.response.start", "status": 200,
@@ -231,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     server_args = shlex.split(args.server_args)
     app = "slowloris:asgi" if "asgi" in server_args else "slowloris:wsgi"
     cmd = [args.python, "-m", "gunicorn", "-b", f"{host}:{port}", *server_args, app]
-    env = dict(os.environ, PYTHONPATH=str(HERE))
+    # This directory (the app) first; a PYTHONPATH given (another checkout's sources) next.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p))
     print("server:", " ".join(cmd[1:]), flush=True)
     server = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import signal
 import socket
 import ssl
 import threading
@@ -208,6 +209,17 @@ def test_pipelined_responses_to_a_late_reader_arrive_whole_and_in_order():
         f = sock.makefile("rb")
         assert [len(read_response(f).body) for _ in range(2)] == [LARGE, LARGE]
         assert read_response(f).body == b"Hello, World!"
+
+
+def test_graceful_stop_lets_output_kept_for_a_late_reader_finish():
+    args = ["wsgi_apps:app", "--threads", "1", "--access-logfile", "-", "--graceful-timeout", "20"]
+    with serve(args, worker="gthread") as srv, slow_reader(srv, f"/bytes?{LARGE}") as sock:
+        srv.wait_for_log(r"GET /bytes", timeout=SERVED_WITHIN)
+        srv.send_signal(signal.SIGTERM)
+        time.sleep(1.5)  # a slow client: longer than an idle connection's grace at a stop
+        sock.settimeout(SERVED_WITHIN)
+        assert len(read_response(sock.makefile("rb")).body) == LARGE
+        assert srv.wait_exit(SERVED_WITHIN) == 0
 
 
 def test_write_waiting_on_its_thread_ends_at_write_timeout():
