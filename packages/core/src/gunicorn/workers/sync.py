@@ -23,7 +23,7 @@ import select
 from typing import Any
 
 from gunicorn.workers.base import Worker
-from gunicorn.workers.connection import accept_nowait
+from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import RequestHandler
 
 
@@ -81,13 +81,17 @@ class SyncWorker(Worker):
                 conn = handler.connection(client, peer)
                 conn.head_timeout = self.head_timeout
                 conn.write_timeout = self.write_timeout
-                if conn.is_ssl:
-                    try:
-                        conn.handshake()  # bounded by header_timeout, like a request head
-                    except OSError as exc:  # ssl.SSLError is an OSError
-                        self.log.debug("TLS handshake with %r failed: %s", peer, exc)
-                        conn.close()
-                        continue
-                handler.serve(conn, handler.io_timeout)
+                if not conn.is_ssl or self._handshake(conn):
+                    handler.serve(conn, handler.io_timeout)
                 self.notify()
         return served
+
+    def _handshake(self, conn: Connection) -> bool:
+        """The TLS handshake, bounded by header_timeout like a request head."""
+        try:
+            conn.handshake()
+        except OSError as exc:  # ssl.SSLError is an OSError
+            self.log.debug("TLS handshake with %r failed: %s", conn.peer, exc)
+            conn.close()
+            return False
+        return True
