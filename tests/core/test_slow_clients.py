@@ -246,7 +246,7 @@ def test_saturated_worker_leaves_new_connections_to_the_other_worker():
         busy = http.client.HTTPConnection(srv.host, srv.port, timeout=SERVED_WITHIN)
         busy.request("GET", "/pid")
         blocked_pid = busy.getresponse().read()
-        busy.request("GET", "/slow?5")  # the same connection, so the same worker
+        busy.request("GET", "/slow?8")  # the same connection, so the same worker
         srv.wait_for_log("slow request started")
         pids = {get(srv, "/pid", timeout=3)[1] for _ in range(10)}
         assert blocked_pid not in pids and len(pids) == 1
