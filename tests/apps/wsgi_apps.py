@@ -107,6 +107,13 @@ def pid(environ, start_response):
     return [body]
 
 
+def sized(environ, start_response):
+    # /bytes?N: N bytes in one piece (a large response for clients that do not read it).
+    body = b"x" * int(environ["QUERY_STRING"] or "0")
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
 def write_callable(environ, start_response):
     write = start_response("200 OK", [("Content-Type", "text/plain")])
     write(b"written ")
@@ -117,5 +124,5 @@ ROUTES = {
     "/": hello, "/echo": echo, "/lines": echo_lines, "/environ": environ_dump,
     "/stream": stream, "/status": status, "/boom": boom, "/boom_late": boom_late,
     "/bad_header": bad_header, "/hints": hints, "/file": file, "/slow": slow, "/pid": pid,
-    "/write": write_callable,
+    "/write": write_callable, "/bytes": sized,
 }

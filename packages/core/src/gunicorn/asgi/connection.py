@@ -15,8 +15,10 @@ a response is being produced. In the other direction ``pause_writing`` makes ``s
 ``drain()`` after its write, so a client that stops reading suspends the application.
 
 Deadlines (``deadline``, checked by the worker's periodic sweep, not by a timer per request):
-keep-alive idleness, the first request of a new connection, a slow request head, and the linger
-after a closing response.
+keep-alive idleness, the first request of a new connection, a slow request head
+(``header_timeout``), the linger after a closing response, and output the client does not take
+(``write_timeout`` without a byte taken, while the application waits in ``drain()`` or a closing
+transport still holds output; checked every ``WRITE_CHECK`` seconds).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from enum import Enum
 from typing import Any
 
-from gunicorn.asgi.context import FIRST_REQUEST_WAIT, HEAD_WAIT, AccessRecord, WorkerContext
+from gunicorn.asgi.context import FIRST_REQUEST_WAIT, AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
 from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import Address, socket_address
@@ -44,6 +46,8 @@ DRAIN_LIMIT = 64 * 1024
 # How long a closing connection keeps reading (and discarding) after its last response, so that
 # the kernel does not answer unread request bytes with a RST that destroys the response.
 LINGER = 1.0
+# How often output waiting for a slow reader is looked at (progress restarts write_timeout).
+WRITE_CHECK = 1.0
 
 
 class _State(Enum):
@@ -61,7 +65,7 @@ class HTTPConnection(asyncio.Protocol):
     __slots__ = ("ctx", "loop", "transport", "parser", "peer", "client", "server", "state",
                  "cycle", "deadline", "made", "session", "write_paused", "read_paused",
                  "_unread", "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
-                 "_upgrade_request")
+                 "_upgrade_request", "_out_mark", "_out_moved")
 
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
@@ -84,6 +88,8 @@ class HTTPConnection(asyncio.Protocol):
         self._drain_waiter = DrainWaiter(ctx.loop)
         self._upgraded_at = 0.0
         self._upgrade_request: Request | None = None
+        self._out_mark = 0  # output the transport held when last looked at, and when it moved
+        self._out_moved = 0.0
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -119,9 +125,11 @@ class HTTPConnection(asyncio.Protocol):
             self.parser.feed(data)
             self._next_request()
             if self.state is _State.IDLE and not self._head_started:
-                # Part of a head is here: the whole head gets HEAD_WAIT, however it trickles in.
+                # Part of a head is here: the whole head gets header_timeout, however it
+                # trickles in.
                 self._head_started = True
-                self.deadline = self.loop.time() + HEAD_WAIT
+                limit = self.ctx.header_timeout
+                self.deadline = self.loop.time() + limit if limit > 0 else 0.0
         elif state is _State.UPGRADED:
             self.session.data_received(data)
         elif state is _State.DRAINING:
@@ -154,11 +162,15 @@ class HTTPConnection(asyncio.Protocol):
         self.write_paused = True
         if self.state is _State.UPGRADED:
             self.session.pause_writing()
+        elif self.state is _State.ACTIVE:
+            self._watch_output()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         if self.state is _State.UPGRADED:
             self.session.resume_writing()
+        elif self.state is _State.ACTIVE:
+            self.deadline = 0.0
         self._drain_waiter.release()
 
     async def drain(self) -> None:
@@ -345,21 +357,58 @@ class HTTPConnection(asyncio.Protocol):
         transport = self.transport
         if linger and transport.can_write_eof():
             transport.write_eof()
+            self._watch_output()
             self.deadline = self.loop.time() + LINGER
             if self.read_paused:
                 self.read_paused = False
                 transport.resume_reading()
         else:
-            transport.close()
+            transport.close()  # asyncio writes what it still holds first
+            self._watch_output()
+
+    def _watch_output(self) -> None:
+        """Output is waiting for the client: it gets write_timeout to take a byte of it."""
+        limit = self.ctx.write_timeout
+        if limit > 0 and self.transport.get_write_buffer_size():
+            now = self.loop.time()
+            self._out_mark = self.transport.get_write_buffer_size()
+            self._out_moved = now
+            self.deadline = now + min(limit, WRITE_CHECK)
+
+    def _output_moving(self, now: float) -> bool:
+        """Waiting output was taken since the last look, or has write_timeout left: look again
+        later (True); False once the client took nothing for write_timeout."""
+        limit = self.ctx.write_timeout
+        size = self.transport.get_write_buffer_size()
+        if limit <= 0 or not size:
+            return False
+        if size < self._out_mark:
+            self._out_mark = size
+            self._out_moved = now
+        left = self._out_moved + limit - now
+        if left <= 0:
+            return False
+        self.deadline = now + min(left, WRITE_CHECK)
+        return True
 
     def expire(self) -> None:
-        """The deadline passed (keep-alive expiry, slow head, end of a linger)."""
+        """The deadline passed (keep-alive expiry, slow head, end of a linger, output the
+        client does not take)."""
         self.deadline = 0.0
-        if self.state is _State.CLOSING:
-            self.transport.abort()
-        elif self.state is _State.IDLE:
-            self.state = _State.CLOSING
-            self.transport.close()
+        state = self.state
+        if state is _State.IDLE:
+            self._close()
+            return
+        if state is not _State.CLOSING and state is not _State.ACTIVE:
+            return
+        if self._output_moving(self.loop.time()):
+            return
+        if self.transport.get_write_buffer_size():
+            self.ctx.log.debug("dropping %r: it took no response byte for %ss", self.peer,
+                               self.ctx.write_timeout)
+        elif state is _State.ACTIVE:
+            return  # the output was taken meanwhile: nothing is late
+        self.transport.abort()  # ACTIVE: the application sees http.disconnect
 
     def shutdown(self) -> None:
         """Graceful stop: close if idle, finish the current response first otherwise."""

@@ -19,8 +19,6 @@ from gunicorn.workers.handler import RequestInfo
 
 # A new connection gets this long to send its first request, whatever keepalive says.
 FIRST_REQUEST_WAIT = 5.0
-# How long the head of one request may take to arrive once its first byte did (slow loris).
-HEAD_WAIT = 10.0
 
 _PROTOCOLS: Mapping[tuple[int, int], str] = MappingProxyType(
     {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"})
@@ -48,6 +46,10 @@ class WorkerContext:
         self.protocols: Any = None
         self.dates = DateCache()
         self.keepalive = max(float(cfg.keepalive), 0.0)
+        # Slow clients (0: no limit): the whole head of a request once its first byte came
+        # (slow loris), and a response the client takes no byte of (slow reader).
+        self.header_timeout = float(cfg.header_timeout)
+        self.write_timeout = float(cfg.write_timeout)
         self.grace = max(float(cfg.asgi_disconnect_grace_period), 0.0)
         self.is_ssl = bool(cfg.is_ssl)
         self.max_requests = worker.max_requests or 0

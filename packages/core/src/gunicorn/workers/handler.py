@@ -262,24 +262,33 @@ class RequestHandler:
                 if conn.eof:
                     return None
                 if parser.trailing_data():
-                    conn.fill(self.io_timeout)  # part of a request is here: wait for the rest
+                    # Part of a head is here: the whole head has one deadline (header_timeout),
+                    # however slowly it trickles in. From a poller (idle_timeout 0) the
+                    # connection goes back to it to wait (PARK), so no thread is held.
+                    wait = conn.head_wait()
+                    if idle_timeout != 0:
+                        conn.fill(wait)
+                        continue
                 elif idle_timeout != 0:
                     try:
                         conn.fill(idle_timeout)
                     except ConnectionLost:  # idle too long: close quietly, like a keep-alive expiry
                         return None
+                    continue
                 elif not probe and not conn.pending():
                     # Nothing buffered: go back to the poller without a recv that would EAGAIN.
                     return Outcome.PARK
-                else:
-                    data = conn.recv_nowait()
-                    if data is None:
-                        return Outcome.PARK
-                    if not data:
-                        conn.eof = True
-                    parser.feed(data)
+                data = conn.recv_nowait()
+                if data is None:
+                    return Outcome.PARK
+                if not data:
+                    conn.eof = True
+                parser.feed(data)
                 continue
             if type(event) is Request:
+                conn.head_deadline = 0.0
+                if conn.out:
+                    conn.flush()  # a request starts once the responses before it are written
                 return event
             raise RuntimeError(f"unexpected {event!r} between requests")  # pragma: no cover
 

@@ -3,8 +3,9 @@
 Two kinds of registrations:
 
 * ``watch(fd)``: level-triggered and permanent (listeners, the signal wake-up fd);
-* ``add(fd)`` / ``rearm(fd)``: ONESHOT connections, reported once then disarmed until a pool
-  thread re-arms them. ``rearm`` is thread-safe.
+* ``add(fd)`` / ``rearm(fd, writable)``: ONESHOT connections, reported once then disarmed
+  until a pool thread re-arms them, for reading or (``writable``: deferred output, a TLS
+  handshake that must write) for writing. ``rearm`` is thread-safe.
 
 ``poll(timeout)`` returns the ready fds.
 """
@@ -21,6 +22,7 @@ class EpollPoller:
     """Linux: every operation is one syscall and safe to call from any thread."""
 
     _ONESHOT = select.EPOLLIN | select.EPOLLONESHOT if hasattr(select, "epoll") else 0
+    _ONESHOT_OUT = select.EPOLLOUT | select.EPOLLONESHOT if hasattr(select, "epoll") else 0
 
     def __init__(self) -> None:
         self._ep = select.epoll()
@@ -43,8 +45,8 @@ class EpollPoller:
     def add(self, fd: int) -> None:
         self._ep.register(fd, self._ONESHOT)
 
-    def rearm(self, fd: int) -> None:
-        self._ep.modify(fd, self._ONESHOT)
+    def rearm(self, fd: int, writable: bool = False) -> None:
+        self._ep.modify(fd, self._ONESHOT_OUT if writable else self._ONESHOT)
 
     def discard(self, fd: int) -> None:
         try:
@@ -72,7 +74,7 @@ class SelectorPoller:
     def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._oneshot: set[int] = set()
-        self._pending: collections.deque[int] = collections.deque()
+        self._pending: collections.deque[tuple[int, int]] = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -88,8 +90,8 @@ class SelectorPoller:
         self._oneshot.add(fd)
         self._sel.register(fd, selectors.EVENT_READ)
 
-    def rearm(self, fd: int) -> None:
-        self._pending.append(fd)
+    def rearm(self, fd: int, writable: bool = False) -> None:
+        self._pending.append((fd, selectors.EVENT_WRITE if writable else selectors.EVENT_READ))
         try:
             os.write(self._wake_w, b"x")
         except BlockingIOError:
@@ -104,10 +106,10 @@ class SelectorPoller:
 
     def poll(self, timeout: float) -> list[int]:
         while self._pending:
-            fd = self._pending.popleft()
+            fd, events = self._pending.popleft()
             self._oneshot.add(fd)
             try:
-                self._sel.register(fd, selectors.EVENT_READ)
+                self._sel.register(fd, events)
             except (KeyError, ValueError, OSError):
                 pass
         ready = []

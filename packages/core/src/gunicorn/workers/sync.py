@@ -8,6 +8,12 @@ waited for a keep-alive client would serve nobody else meanwhile). The loop::
         if nothing was accepted: select(listeners + wakeup_fd, timeout); check the parent
 
 Request handling is the shared :class:`~gunicorn.workers.handler.RequestHandler`.
+
+Slow clients: the worker is theirs while it serves them, so each wait is bounded. A request head
+gets ``header_timeout`` in all from its first byte (a TLS handshake as much from the accept), a
+response write ``write_timeout`` for each byte the client takes, and every wait at most half of
+``timeout`` (the worker does not tell the arbiter it is alive while it serves: a longer wait
+would get it killed).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import select
 from typing import Any
 
 from gunicorn.workers.base import Worker
-from gunicorn.workers.connection import accept_nowait
+from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import RequestHandler
 
 
@@ -30,8 +36,11 @@ class SyncWorker(Worker):
             # no client is ever told this worker speaks HTTP/2.
             self.log.warning("HTTP/2 is not supported by the sync worker; serving HTTP/1.1 "
                              "only (use -k gthread or -k asgi)")
-        handler = RequestHandler(self, multithread=False, keepalive=False,
-                                 io_timeout=self.io_timeout())
+        io_timeout = self.io_timeout()
+        handler = RequestHandler(self, multithread=False, keepalive=False, io_timeout=io_timeout)
+        self.head_timeout = float(self.cfg.header_timeout)
+        write = float(self.cfg.write_timeout)
+        self.write_timeout = min(write, io_timeout) if write and io_timeout else write or io_timeout
         listeners = [listener.sock for listener in self.sockets]
         for sock in listeners:
             sock.setblocking(False)
@@ -70,6 +79,19 @@ class SyncWorker(Worker):
                 client, peer = accepted
                 served = True
                 conn = handler.connection(client, peer)
-                handler.serve(conn, handler.io_timeout)
+                conn.head_timeout = self.head_timeout
+                conn.write_timeout = self.write_timeout
+                if not conn.is_ssl or self._handshake(conn):
+                    handler.serve(conn, handler.io_timeout)
                 self.notify()
         return served
+
+    def _handshake(self, conn: Connection) -> bool:
+        """The TLS handshake, bounded by header_timeout like a request head."""
+        try:
+            conn.handshake()
+        except OSError as exc:  # ssl.SSLError is an OSError
+            self.log.debug("TLS handshake with %r failed: %s", conn.peer, exc)
+            conn.close()
+            return False
+        return True

@@ -159,7 +159,8 @@ SETTINGS = (
             "Once the first byte of a request head has arrived, the whole head (request line and "
             "header fields) must arrive within this many seconds, however slowly it trickles in; "
             "otherwise the connection is closed. This bounds slow-header (slowloris) clients. "
-            "0 disables the limit (the per-read `timeout` still applies)."
+            "The sync and gthread workers bound a TLS handshake the same way. 0 disables the "
+            "limit (on sync and gthread each read still waits at most `timeout`)."
         ),
     ),
     Setting(
@@ -174,7 +175,9 @@ SETTINGS = (
             "A client that stops reading its response (HTTP/1.1, HTTP/2 or a WebSocket) is "
             "dropped when the socket has accepted no byte of pending output for this many "
             "seconds, so a slow reader cannot hold a worker's thread or the application's send "
-            "forever. The time restarts with every byte the client takes. 0 disables it."
+            "forever. The time restarts with every byte the client takes. The sync worker also "
+            "waits at most half of `timeout` (it does not heartbeat while it writes). 0 disables "
+            "it (sync and gthread then wait at most `timeout` per write, asgi without limit)."
         ),
     ),
     Setting(
