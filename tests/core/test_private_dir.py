@@ -72,13 +72,11 @@ def test_a_private_dir_owned_by_another_user_is_refused(tmp_path):
 
 
 @needs_root
-def test_a_private_dir_made_for_another_owner_is_given_to_it_before_its_name_is_known():
-    path = make_private_tempdir("gtest-owner-", owner=NOBODY, group=NOBODY)
-    try:
-        st = os.stat(path)
-        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o700)
-    finally:
-        os.rmdir(path)
+def test_a_private_dir_made_for_another_owner_is_given_to_it_before_its_name_is_known(tmp_path):
+    path = make_private_tempdir("gtest-owner-", owner=NOBODY, group=NOBODY, parent=str(tmp_path))
+    assert os.path.dirname(path) == str(tmp_path)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o700)
 
 
 @needs_root

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from conftest import ECHO, DirtyServer, descendants
 from harness import APPS, wait_until
+from test_peer_credentials import CLIENT  # prints "answered 42" or "refused <why>"
 
 NOBODY = 65534
 STRANGER = 65533  # no passwd entry needed: setpriv takes the number
@@ -79,15 +80,17 @@ def python() -> tuple[str, str]:
 
 @contextlib.contextmanager
 def user_server(python: tuple[str, str], *args: str, tmp_mode: int = 0o1777,
-                booted: int = 1) -> Iterator[DirtyServer]:
+                booted: int = 1, control: bool = False) -> Iterator[DirtyServer]:
     """A root master with ``--user nobody --group nogroup``; its TMPDIR has ``tmp_mode``
-    (1777 like /tmp by default)."""
+    (1777 like /tmp by default); with ``control`` its control socket is ``TMPDIR/run/ctl``."""
     interpreter, extra = python
     server = DirtyServer(
-        ["-w", "1", "-k", "gthread", "--threads", "4", "--no-control-socket",
-         "--user", "nobody", "--group", "nogroup", *args, "dirty_http:app"],
+        ["-w", "1", "-k", "gthread", "--threads", "4", "--user", "nobody", "--group",
+         "nogroup", *args, "dirty_http:app"],
         command=[interpreter, "-m", "gunicorn"],
         env={"PYTHONPATH": os.pathsep.join(p for p in (str(APPS), extra) if p)})
+    server.args[:0] = (["--control-socket", f"{server.tmp.name}/run/ctl"] if control
+                       else ["--no-control-socket"])
     os.chmod(server.tmp.name, tmp_mode)
     try:
         server.start()
@@ -108,25 +111,13 @@ def get(server: DirtyServer, path: str) -> tuple[int, dict]:
 
 
 def ids(pid: int) -> dict[str, list[int]]:
-    """The Uid, Gid and Groups lines of /proc/<pid>/status."""
+    """The Uid and Gid lines of /proc/<pid>/status."""
     out: dict[str, list[int]] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("Uid", "Gid", "Groups"):
+        if key in ("Uid", "Gid"):
             out[key] = [int(v) for v in value.split()]
     return out
-
-
-CLIENT = """
-import sys
-from gunicorn.dirty import DirtyClient
-from gunicorn.dirty.errors import DirtyConnectionError
-try:
-    with DirtyClient(sys.argv[1], timeout=5) as client:
-        print("answered", client.execute(sys.argv[2], "echo", 42))
-except DirtyConnectionError as exc:
-    print("refused", exc)
-"""
 
 
 def call_as(python: tuple[str, str], user: list[str], socket_path: str) -> str:
@@ -241,3 +232,16 @@ def test_a_heartbeat_directory_the_user_cannot_write_is_one_clear_error(python, 
         status, body = get(srv, f"/call?app={ECHO}&action=echo&args=[1]")
         assert status == 500 and body["error"] == "DirtyConnectionError"
         wait_until(lambda: "restarting in" in srv.log(), 10, message="a respawn with backoff")
+
+
+def test_the_master_still_reaches_the_pool_through_its_control_socket(python):
+    from apps.ctl_support import data, socket_of
+
+    with user_server(python, "--dirty-app", ECHO, "--dirty-workers", "1", control=True) as srv:
+        ctl = socket_of(srv)
+        st = os.stat(ctl)  # served by the master only: it stays root's
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+        shown = data(ctl, "show dirty")
+        assert shown["running"] is True and len(shown["workers"]) == 1
+        data(ctl, "dirty add", ["1"])
+        srv.booted(2)

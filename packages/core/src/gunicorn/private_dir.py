@@ -166,14 +166,15 @@ def ensure_private_dir(path: str, owner: int | None = None, group: int | None = 
     return os.path.abspath(path)
 
 
-def make_private_tempdir(prefix: str, owner: int | None = None,
-                         group: int | None = None) -> str:
-    """A new private directory with a random name in ``tempfile.gettempdir()``, given to
-    ``owner``/``group`` (see :func:`open_private_dir`) before anyone learns its name.
+def make_private_tempdir(prefix: str, owner: int | None = None, group: int | None = None,
+                         parent: str | None = None) -> str:
+    """A new private directory with a random name in ``parent`` (default
+    ``tempfile.gettempdir()``), given to ``owner``/``group`` (see :func:`open_private_dir`)
+    before anyone learns its name.
 
-    Raises OSError when it cannot be given away (the directory is then removed again).
+    Raises OSError when it cannot be created or given away (it is then removed again).
     """
-    path = tempfile.mkdtemp(prefix=prefix)  # 0700, a fresh name: nobody else can be in it
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)  # 0700, a fresh name: ours alone
     try:
         fd = os.open(path, _DIR_FLAGS)
         try:

@@ -13,7 +13,7 @@ With ``user``/``group`` (a root master, as with gunicorn) the dirty arbiter and 
 as that user, like the HTTP workers: the arbiter drops its privileges first thing in its
 process, before it imports any app module. The master creates the socket directory before
 anything forks and gives it to that user (still ``0700``), so the arbiter can bind its socket
-there and the HTTP workers can reach it; nobody else can enter it.
+there and the HTTP workers can reach it; no other user can enter it.
 """
 
 from __future__ import annotations
