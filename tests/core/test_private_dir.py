@@ -17,6 +17,7 @@ from gunicorn.pidfile import Pidfile, ProcessStamp, read_pid
 from gunicorn.private_dir import (
     check_trusted_dir,
     ensure_private_dir,
+    make_private_tempdir,
     open_private_dir,
     read_trusted_file,
     write_file_atomic,
@@ -68,6 +69,38 @@ def test_a_private_dir_owned_by_another_user_is_refused(tmp_path):
     os.chown(path, NOBODY, NOBODY)
     with pytest.raises(UnsafePathError, match=r"owned by uid 65534 \(nobody\)"):
         ensure_private_dir(str(path))
+
+
+@needs_root
+def test_a_private_dir_made_for_another_owner_is_given_to_it_before_its_name_is_known(tmp_path):
+    path = make_private_tempdir("gtest-owner-", owner=NOBODY, group=NOBODY, parent=str(tmp_path))
+    assert os.path.dirname(path) == str(tmp_path)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o700)
+
+
+@needs_root
+def test_missing_private_dirs_made_for_another_owner_belong_to_it_parents_too(tmp_path):
+    path = tmp_path / "a" / "b"
+    ensure_private_dir(str(path), owner=NOBODY, group=NOBODY)
+    for p in (path, path.parent):
+        st = p.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o700)
+    ensure_private_dir(str(path), owner=NOBODY)  # an existing one of that owner is accepted
+
+
+@needs_root
+def test_with_an_explicit_owner_a_directory_of_anyone_else_is_still_refused(tmp_path):
+    path = tmp_path / "p"
+    path.mkdir(0o700)
+    os.chown(path, NOBODY - 1, NOBODY - 1)
+    with pytest.raises(UnsafePathError,
+                       match=r"owned by uid 65533, not by uid 65534 \(nobody\) or root"):
+        ensure_private_dir(str(path), owner=NOBODY)
+    os.chown(path, NOBODY, NOBODY)
+    os.chmod(path, 0o750)
+    with pytest.raises(UnsafePathError, match="must be 0700"):
+        ensure_private_dir(str(path), owner=NOBODY)
 
 
 @pytest.mark.parametrize("mode", [0o750, 0o705, 0o770], ids=["group-read", "other-read", "group-write"])

@@ -9,7 +9,10 @@ rules hold:
 * A **private directory** is a real directory (never a symbolic link), owned by this process's
   effective user (or root), with no permission bit for group or others. A missing one is
   created with mode 0700 (missing parents too, each 0700); an existing one is checked, never
-  loosened, tightened or adopted.
+  loosened, tightened or adopted. A root master preparing a directory for the processes it
+  runs as another user (``user``/``group``: the dirty arbiter) names that **owner**
+  explicitly: a directory it creates is given to the owner, and an existing one must belong to
+  the owner (or root). The rule is the same, only whose directory it is changes.
 * A **trusted directory** (one we only place a socket in, such as ``$XDG_RUNTIME_DIR``) is a
   real directory owned by us or root and not writable by group or others: whoever else could
   write there could replace our socket.
@@ -60,34 +63,47 @@ def uid_is_trusted(uid: int) -> bool:
     return uid in (os.geteuid(), 0)
 
 
-def _describe_owner(uid: int) -> str:
+def describe_owner(uid: int) -> str:
+    """``uid 65534 (nobody)``, or ``uid 65533`` without a passwd entry (for messages)."""
     name = util.username_for(uid)
     return f"uid {uid} ({name})" if name else f"uid {uid}"
 
 
-def _trusted_owners() -> str:
+def _trusted_owners(owner: int | None) -> str:
     euid = os.geteuid()
+    if owner is not None and owner != euid:
+        return "root" if owner == 0 else f"{describe_owner(owner)} or root"
     if euid == 0:
         return "this server's user (root)"
-    return f"this server's user ({_describe_owner(euid)}) or root"
+    return f"this server's user ({describe_owner(euid)}) or root"
 
 
-def check_directory(path: str, st: os.stat_result, private: bool) -> None:
+def _owner_is_trusted(uid: int, owner: int | None) -> bool:
+    return uid == 0 or uid == (os.geteuid() if owner is None else owner)
+
+
+def check_directory(path: str, st: os.stat_result, private: bool,
+                    owner: int | None = None) -> None:
     """Raise UnsafePathError unless ``st`` (from ``lstat`` or ``fstat`` of ``path``) is an
-    acceptable private (``private=True``) or trusted directory."""
+    acceptable private (``private=True``) or trusted directory.
+
+    ``owner`` is the uid it must belong to (besides root); None means this process's
+    effective uid.
+    """
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(f"{path} is a symbolic link")
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{path} is not a directory")
-    _check_owner_and_mode(path, st, private)
+    _check_owner_and_mode(path, st, private, owner)
 
 
-def _check_owner_and_mode(path: str, st: os.stat_result, private: bool) -> None:
-    """Owned by us or root; no permission for others at all (``private``) or at least no
-    write permission for them."""
-    if not uid_is_trusted(st.st_uid):
-        raise UnsafePathError(f"{path} is owned by {_describe_owner(st.st_uid)}, "
-                              f"not by {_trusted_owners()}")
+def _check_owner_and_mode(path: str, st: os.stat_result, private: bool,
+                          owner: int | None = None) -> None:
+    """Owned by ``owner`` (default: us) or root; no permission for others at all
+    (``private``) or at least no write permission for them."""
+    if not _owner_is_trusted(st.st_uid, owner):
+        raise UnsafePathError(f"{path} is owned by {describe_owner(st.st_uid)}, "
+                              f"not by {_trusted_owners(owner)}")
     mode = stat.S_IMODE(st.st_mode)
     if private and mode & 0o077:
         raise UnsafePathError(f"{path} has mode {mode:04o}; a private directory must be 0700")
@@ -100,12 +116,16 @@ def _who_writes(mode: int) -> str:
     return "group and others" if both else ("its group" if mode & 0o020 else "others")
 
 
-def open_private_dir(path: str) -> int:
+def open_private_dir(path: str, owner: int | None = None, group: int | None = None) -> int:
     """Create (if missing) and check the private directory ``path``; return an fd on it.
 
     The fd (close-on-exec) lets callers create and read files in the directory with
     ``dir_fd=``, so a directory renamed or replaced after the check cannot redirect them.
-    Raises UnsafePathError, or OSError when the directory cannot be created.
+
+    ``owner`` and ``group`` (default: this process's effective ids) say whose directory it is:
+    one created here (missing parents too) is given to them, an existing one must be owned by
+    ``owner`` or root. Raises UnsafePathError, or OSError when the directory cannot be created
+    or given away (only root may give a directory to another user).
     """
     path = os.path.abspath(path)
     created = False
@@ -116,8 +136,8 @@ def open_private_dir(path: str) -> int:
         parent = os.path.dirname(path)
         if parent == path:
             raise
-        os.close(open_private_dir(parent))
-        return open_private_dir(path)
+        os.close(open_private_dir(parent, owner, group))
+        return open_private_dir(path, owner, group)
     except FileExistsError:
         pass
     try:
@@ -125,29 +145,48 @@ def open_private_dir(path: str) -> int:
     except OSError as exc:
         st = _lstat_or_none(path)
         if st is not None:
-            check_directory(path, st, private=True)  # says "symbolic link" or "not a directory"
+            # says "symbolic link" or "not a directory"
+            check_directory(path, st, private=True, owner=owner)
         raise UnsafePathError(f"{path} cannot be opened as a directory: "
                               f"{exc.strerror or exc}") from exc
     try:
         if created:
             os.fchmod(fd, PRIVATE_MODE)  # mkdir's mode went through the umask
-        check_directory(path, os.fstat(fd), private=True)
+            util.chown(fd, owner, group)
+        check_directory(path, os.fstat(fd), private=True, owner=owner)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def ensure_private_dir(path: str) -> str:
+def ensure_private_dir(path: str, owner: int | None = None, group: int | None = None) -> str:
     """:func:`open_private_dir` for callers that need the path (binding a socket)."""
-    os.close(open_private_dir(path))
+    os.close(open_private_dir(path, owner, group))
     return os.path.abspath(path)
 
 
-def make_private_tempdir(prefix: str) -> str:
-    """A new private directory with a random name in ``tempfile.gettempdir()``."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    return ensure_private_dir(path)
+def make_private_tempdir(prefix: str, owner: int | None = None, group: int | None = None,
+                         parent: str | None = None) -> str:
+    """A new private directory with a random name in ``parent`` (default
+    ``tempfile.gettempdir()``), given to ``owner``/``group`` (see :func:`open_private_dir`)
+    before anyone learns its name.
+
+    Raises OSError when it cannot be created or given away (it is then removed again).
+    """
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)  # 0700, a fresh name: ours alone
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+        try:
+            util.chown(fd, owner, group)
+            check_directory(path, os.fstat(fd), private=True, owner=owner)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        raise
+    return path
 
 
 def check_trusted_dir(path: str) -> None:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,7 @@ from gunicorn.dirty.stash.store import StashStore
 from gunicorn.dirty.status import pool_status
 from gunicorn.dirty.supervisor import Supervisor
 from gunicorn.errors import UnsafePathError
-from gunicorn.private_dir import ensure_private_dir, uid_is_trusted
+from gunicorn.private_dir import describe_owner, ensure_private_dir, uid_is_trusted
 from gunicorn.sockets import peer_credentials
 
 MONITOR_INTERVAL = 0.5
@@ -115,8 +116,12 @@ class DirtyArbiter:
     """
 
     def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int,
-                 notify: Callable[[], None] | None = None) -> None:
+                 notify: Callable[[], None] | None = None,
+                 master_uid: int | None = None) -> None:
         self.cfg = cfg
+        # Whom to admit besides root and the workers' user: the master's user (its control
+        # socket asks us for STATUS), known before this process dropped its privileges.
+        self.master_uid = os.geteuid() if master_uid is None else master_uid
         self._notify = notify  # the master's heartbeat for this sidecar, touched every tick
         self.log = log
         self.socket_path = socket_path
@@ -171,6 +176,10 @@ class DirtyArbiter:
         from gunicorn.dirty.worker import new_event_loop
 
         self.pid = os.getpid()
+        problem = self._preflight()
+        if problem is not None:
+            self.log.error("Dirty arbiter cannot start: %s", problem)
+            return 1
         os.environ["GUNICORN_DIRTY_SOCKET"] = self.socket_path
         util.set_process_title(f"dirty-arbiter [{self.cfg.proc_name or 'gunicorn'}]")
         self.cfg.on_dirty_starting(self)
@@ -179,7 +188,8 @@ class DirtyArbiter:
         try:
             loop.run_until_complete(self._main(loop))
         finally:
-            self._remove_socket()
+            # After a crash the directory stays for the arbiter the master starts next.
+            _unlink_quietly(self.socket_path)
             with contextlib.suppress(Exception):  # best effort: the process is ending
                 loop.close()
         self.log.info("Dirty arbiter exiting (pid: %s)", self.pid)
@@ -188,7 +198,6 @@ class DirtyArbiter:
     async def _main(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stop = asyncio.Event()
         self._install_signals(loop)
-        self._prepare_socket_dir()
         if self.stash_saver is not None:
             self.stash_saver.load()  # before the socket exists: nobody sees an empty stash
         with contextlib.suppress(FileNotFoundError):
@@ -208,15 +217,31 @@ class DirtyArbiter:
             self._tick()
         await self._shutdown()
 
-    def _prepare_socket_dir(self) -> None:
+    def _preflight(self) -> str | None:
+        """What stops this arbiter from serving, checked as the user it runs as (``user``
+        with a root master): its socket directory must be its own private directory (the
+        master made it for this user), and it must be able to create its workers' heartbeat
+        files. A stash file it cannot save is logged only."""
         try:
-            ensure_private_dir(os.path.dirname(self.socket_path))
-        except UnsafePathError as exc:
-            raise DirtyError(str(exc)) from exc
+            # The master gave the directory to the workers' user; a missing one (removed after
+            # an ordered stop) is made again, private, by and for that user.
+            ensure_private_dir(os.path.dirname(self.socket_path), self.cfg.uid, self.cfg.gid)
+        except (UnsafePathError, OSError) as exc:
+            return f"its socket directory is unusable: {exc}"
+        user = describe_owner(os.geteuid())
+        beats = self.cfg.worker_tmp_dir or tempfile.gettempdir()
+        if not os.access(beats, os.W_OK | os.X_OK):
+            where = "worker_tmp_dir" if self.cfg.worker_tmp_dir else "TMPDIR (or worker_tmp_dir)"
+            return (f"it runs as {user} and cannot create its workers' heartbeat files in "
+                    f"{beats}; make {where} a directory {user} can write")
+        stash = self.cfg.dirty_stash_file
+        if stash and not os.access(os.path.dirname(os.path.abspath(stash)), os.W_OK | os.X_OK):
+            self.log.error("dirty_stash_file: the dirty arbiter runs as %s and cannot write in "
+                           "the directory of %s: the stash will not be saved", user, stash)
+        return None
 
     def _remove_socket(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
+        _unlink_quietly(self.socket_path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.socket_path))
 
@@ -292,12 +317,13 @@ class DirtyArbiter:
 
     def admits(self, sock: Any) -> bool:
         """Whether a new client may talk to us: its uid (SO_PEERCRED, whatever the socket's
-        file mode) is root, ours, or the HTTP workers' (``user``). Others are logged."""
+        file mode) is root, ours, the master's, or the HTTP workers' (``user``, which is ours
+        when the master dropped it). Others are logged."""
         try:
             pid, uid, _ = peer_credentials(sock)
         except OSError:
             return False
-        if uid_is_trusted(uid) or uid == self.cfg.uid:
+        if uid_is_trusted(uid) or uid in (self.cfg.uid, self.master_uid):
             return True
         self.log.warning("Dirty arbiter: refusing a client running as uid %s (pid %s)", uid, pid)
         return False
@@ -491,6 +517,11 @@ class DirtyArbiter:
     def status(self) -> dict[str, Any]:
         """The STATUS reply (``show dirty``): see :func:`gunicorn.dirty.status.pool_status`."""
         return pool_status(self)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _prepare_import_path(cfg: Any) -> None:

@@ -6,8 +6,14 @@ workers as ``GUNICORN_DIRTY_SOCKET`` (and, with ``dirty_stash_url``, where the s
 Redis: ``GUNICORN_DIRTY_STASH_URL`` and ``GUNICORN_DIRTY_STASH_PREFIX``).
 
 The socket path is chosen once per master (a private ``0700`` directory with a random name,
-made and checked by :mod:`gunicorn.private_dir`), so it stays the same when the dirty arbiter is restarted and running HTTP
-workers simply reconnect.
+made and checked by :mod:`gunicorn.private_dir`), so it stays the same when the dirty arbiter is
+restarted and running HTTP workers simply reconnect.
+
+With ``user``/``group`` (a root master, as with gunicorn) the dirty arbiter and its workers run
+as that user, like the HTTP workers: the arbiter drops its privileges first thing in its
+process, before it imports any app module. The master creates the socket directory before
+anything forks and gives it to that user (still ``0700``), so the arbiter can bind its socket
+there and the HTTP workers can reach it; no other user can enter it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import tempfile
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from gunicorn import util
 from gunicorn.errors import ConfigError
 from gunicorn.plugins import SidecarContext, SidecarSpec
 from gunicorn.private_dir import make_private_tempdir
@@ -76,10 +83,16 @@ class DirtyPlugin:
         # mkdtemp adds 8 random characters to the prefix.
         return os.path.join(tempfile.gettempdir(), f"{SOCKET_DIR_PREFIX}XXXXXXXX", SOCKET_NAME)
 
-    def socket_path(self) -> str:
-        """The dirty arbiter's socket path, created on first use in this (master) process."""
+    def socket_path(self, cfg: Config) -> str:
+        """The dirty arbiter's socket path; its directory is created on first use in this
+        (master) process and belongs to the user the pool runs as (``user``/``group``)."""
         if self._socket_dir is None:
-            self._socket_dir = make_private_tempdir(SOCKET_DIR_PREFIX)
+            try:
+                self._socket_dir = make_private_tempdir(SOCKET_DIR_PREFIX, cfg.uid, cfg.gid)
+            except PermissionError as exc:
+                raise ConfigError("user", f"cannot give the dirty arbiter's socket directory "
+                                  f"to uid {cfg.uid} / gid {cfg.gid}: {exc.strerror} (running "
+                                  "workers as another user needs root)") from exc
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
     def worker_environ(self, cfg: Config) -> dict[str, str]:
@@ -87,13 +100,13 @@ class DirtyPlugin:
 
         env = stash_environ(cfg)  # the stash in Redis works with or without a pool
         if enabled(cfg):
-            env[SOCKET_ENV] = self.socket_path()
+            env[SOCKET_ENV] = self.socket_path(cfg)
         return env
 
     def sidecars(self, cfg: Config) -> list[SidecarSpec]:
         if not enabled(cfg):
             return []
-        path = self.socket_path()
+        path = self.socket_path(cfg)
         return [SidecarSpec(
             name="dirty",
             run=partial(_run_arbiter, path),
@@ -116,13 +129,18 @@ class DirtyPlugin:
         from gunicorn.dirty.control import DirtyCommands
         from gunicorn.dirty.stash.config import stash_prefix
 
-        return DirtyCommands(self.socket_path() if enabled(cfg) else None,
+        return DirtyCommands(self.socket_path(cfg) if enabled(cfg) else None,
                              stash_url=cfg.dirty_stash_url,
                              stash_prefix=stash_prefix(cfg)).handlers()
 
 
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
+    cfg = ctx.cfg
+    master_uid = os.geteuid()
+    # As the HTTP workers do, and before the arbiter imports the apps (it reads their class
+    # attributes): no app code runs as root. The dirty workers inherit this.
+    util.set_owner_process(cfg.uid, cfg.gid, bool(cfg.initgroups))
     from gunicorn.dirty.arbiter import DirtyArbiter
 
-    return DirtyArbiter(ctx.cfg, ctx.log, socket_path, master_pid=ctx.master_pid,
-                        notify=ctx.notify).run()
+    return DirtyArbiter(cfg, ctx.log, socket_path, master_pid=ctx.master_pid,
+                        notify=ctx.notify, master_uid=master_uid).run()

@@ -146,7 +146,8 @@ SETTINGS = (
             "of the dirty arbiter or of the whole server: loaded at start, written atomically "
             "on stop and every `dirty_stash_save_interval` seconds when they changed. Without "
             "it the stash lives in memory only. The file is created with mode 0600; its "
-            "directory must exist and be writable."
+            "directory must exist and be writable by the dirty arbiter, which runs as `user` "
+            "when that is set."
         ),
     ),
     Setting(

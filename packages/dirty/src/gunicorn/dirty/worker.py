@@ -107,7 +107,8 @@ class DirtyWorker:
         # After cfg.env (a granted token must win over a raw_env value) and before any app
         # module is imported, so a library reading CUDA_VISIBLE_DEVICES at import sees it.
         os.environ.update(resource_environ(self.resources))
-        util.set_owner_process(self.cfg.uid, self.cfg.gid, bool(self.cfg.initgroups))
+        # No privilege drop here: the dirty arbiter already runs as user/group (plugin.py) and
+        # forked us; as that user a second initgroups() would fail.
         util.reseed_random()
         for path in self.app_paths:
             self._load(path)
