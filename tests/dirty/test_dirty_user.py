@@ -14,12 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -29,50 +27,20 @@ from pathlib import Path
 import pytest
 from conftest import ECHO, DirtyServer, descendants
 from harness import APPS, wait_until
+from privileges import AS_NOBODY, NOBODY, can_drop_privileges, interpreter_for_nobody
 from test_peer_credentials import CLIENT  # prints "answered 42" or "refused <why>"
 
-NOBODY = 65534
 STRANGER = 65533  # no passwd entry needed: setpriv takes the number
-AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 AS_STRANGER = ["setpriv", f"--reuid={STRANGER}", f"--regid={STRANGER}", "--clear-groups"]
 
-
-def _nobody_exists() -> bool:
-    try:
-        return pwd.getpwnam("nobody").pw_uid == NOBODY
-    except KeyError:
-        return False
-
-
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None or not _nobody_exists(),
+    not can_drop_privileges(),
     reason="needs root, setpriv and the nobody user (65534) to drop privileges")
-
-
-def _stdlib_readable_by_nobody(python: str) -> bool:
-    found = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
-                            "['stdlib'])"], capture_output=True, text=True, timeout=30)
-    if found.returncode != 0:
-        return False
-    probe = os.path.join(found.stdout.strip(), "asyncio", "__init__.py")
-    return subprocess.run([*AS_NOBODY, "test", "-r", probe], timeout=30).returncode == 0
-
-
-def _interpreter() -> tuple[str, str] | None:
-    """(python, extra PYTHONPATH) whose forked children still import as nobody."""
-    if _stdlib_readable_by_nobody(sys.executable):
-        return sys.executable, ""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    ours = os.pathsep.join(p for p in sys.path if p and not p.startswith(sys.base_prefix))
-    for python in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        if os.path.exists(python) and _stdlib_readable_by_nobody(python):
-            return python, ours
-    return None
 
 
 @pytest.fixture(scope="module")
 def python() -> tuple[str, str]:
-    found = _interpreter()
+    found = interpreter_for_nobody()
     if found is None:
         pytest.skip("no Python whose standard library nobody can read")
     return found

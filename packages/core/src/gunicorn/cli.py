@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from gunicorn import util
 from gunicorn.app.interface import mismatch
 from gunicorn.app.loader import AppSource
 from gunicorn.config.config import Config
@@ -100,6 +101,10 @@ def configure(cfg: Config, plugins: PluginManager) -> None:
     check_protocols(cfg, plugins)
     check_bind_paths(cfg)
     check_control_socket(cfg)
+    problem = util.check_owner_change(cfg.uid, cfg.gid)
+    if problem is not None:
+        raise ConfigError("user" if cfg.uid is not None and cfg.uid != os.geteuid()
+                          else "group", problem)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:

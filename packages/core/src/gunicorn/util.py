@@ -58,18 +58,37 @@ def lookup_gid(value: int | str) -> int:
 def set_owner_process(uid: int | None, gid: int | None, initgroups: bool = False) -> None:
     """Drop the worker's privileges to ``uid``/``gid`` (group first: setgid needs root).
 
-    With ``initgroups`` the supplementary groups of the user are loaded too. A uid/gid equal to
-    the current one is a no-op, so an unprivileged server never calls set*id.
+    When the user or group changes, the supplementary groups change too: with ``initgroups``
+    they become the user's, otherwise none (a worker started from a root shell must not keep
+    root's groups, such as group 0). A uid/gid equal to the current one is a no-op, so an
+    unprivileged server never calls set*id or touches its groups.
     """
-    if gid is not None:
+    new_gid = gid is not None and gid != os.getgid()
+    new_uid = uid is not None and uid != os.getuid()
+    if not (new_gid or new_uid):
+        return
+    if os.geteuid() == 0:
         name = username_for(uid) if uid is not None else None
         if initgroups and name is not None:
-            os.initgroups(name, gid)
-            os.setgid(gid)
-        elif gid != os.getgid():
-            os.setgid(gid)
-    if uid is not None and uid != os.getuid():
+            os.initgroups(name, gid if gid is not None else os.getgid())
+        else:
+            os.setgroups([])
+    if gid is not None and new_gid:
+        os.setgid(gid)
+    if uid is not None and new_uid:
         os.setuid(uid)
+
+
+def check_owner_change(uid: int | None, gid: int | None) -> str | None:
+    """Why this process cannot become ``uid``/``gid`` (only root can switch), or None."""
+    if os.geteuid() == 0:
+        return None
+    if uid is not None and uid != os.geteuid():
+        return f"switching to uid {uid} needs the server to start as root (it runs as uid " \
+               f"{os.geteuid()})"
+    if gid is not None and gid != os.getegid() and gid not in os.getgroups():
+        return f"switching to gid {gid} needs the server to start as root"
+    return None
 
 
 def chown(path: str | int, uid: int | None, gid: int | None) -> None:

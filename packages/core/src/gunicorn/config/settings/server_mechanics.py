@@ -148,7 +148,8 @@ SETTINGS = (
         short_help="Switch worker processes to this user (name or uid).",
         doc=(
             "The user the workers run as, given as a name or a numeric id. Changing user "
-            "requires starting as root. `cfg.uid` holds the resolved numeric id."
+            "requires starting as root (otherwise the server stops with exit code 2 before "
+            "anything forks). `cfg.uid` holds the resolved numeric id."
         ),
     ),
     Setting(
@@ -188,7 +189,8 @@ SETTINGS = (
         short_help="Give workers the supplementary groups of their user.",
         doc=(
             "When switching to `user`, also set the supplementary groups that user belongs to, "
-            "as a login would."
+            "as a login would. Without it, workers that switch user or group keep no "
+            "supplementary groups (never the master's, such as root's group 0)."
         ),
     ),
     Setting(
