@@ -6,7 +6,7 @@ PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml
 TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
               inotify_simple websockets starlette fastapi h2
 # Optional extras of the packages, installed so every code path is tested.
-EXTRAS     := packages/core:asgi,uvloop
+EXTRAS     := packages/core:asgi,uvloop,metrics
 STAMP      := $(VENV)/.installed
 # Plugins whose settings get their own generated page, docs/settings-<name>.md.
 PLUGINS    := dirty http2

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gunicorn.arbiter.sidecars import SidecarSupervisor
     from gunicorn.arbiter.signals import SignalQueue
     from gunicorn.control.server import ControlServer
+    from gunicorn.instrument.metrics_service import MetricsService
 
 
 class WorkerPool:
@@ -44,6 +45,7 @@ class WorkerPool:
     signals: SignalQueue
     sidecars: SidecarSupervisor
     control: ControlServer
+    metrics: MetricsService
     worker_class: type
     worker_age: int
     workers_spawned: int
@@ -95,6 +97,7 @@ class WorkerPool:
         for pid, deadline in list(self._retiring.items()):
             if now >= deadline and pid in self.workers:
                 self.log.warning("Worker (pid:%s) did not stop within graceful_timeout", pid)
+                self.metrics.worker_killed("graceful_timeout")
                 self.kill_worker(pid, signal.SIGKILL)
                 self._retiring[pid] = now + self.cfg.graceful_timeout
 
@@ -122,6 +125,7 @@ class WorkerPool:
         worker.pid = pid
         self.workers[pid] = worker
         self.workers_spawned += 1
+        self.metrics.worker_spawned()
         self.log.info("Booting worker with pid: %s", pid)
         return pid
 
@@ -143,6 +147,7 @@ class WorkerPool:
         status = 0
         try:
             self._prepare_child(keep=worker)
+            self.metrics.close_in_child()
             worker.pid = os.getpid()
             util.set_process_title(f"worker [{self.proc_name}]")
             if self.cfg.reuse_port:
@@ -209,8 +214,10 @@ class WorkerPool:
             if not worker.aborted:
                 self.log.critical("WORKER TIMEOUT (pid:%s)", pid)
                 worker.aborted = True
+                self.metrics.worker_killed("timeout")
                 self.kill_worker(pid, signal.SIGABRT)
             else:
+                self.metrics.worker_killed("timeout_kill")
                 self.kill_worker(pid, signal.SIGKILL)
 
     # -- reap ---------------------------------------------------------------------------------
@@ -235,6 +242,7 @@ class WorkerPool:
                                  _describe(status))
                 continue
             if self.sidecars.reaped(pid, status):
+                self.metrics.process_dead(pid)
                 continue
             worker = self.workers.pop(pid, None)
             if worker is None:
@@ -247,6 +255,7 @@ class WorkerPool:
     def _worker_exited(self, worker: Any, pid: int, status: int) -> HaltServer | None:
         retiring = self._retiring.pop(pid, None) is not None
         worker.tmp.close()
+        self.metrics.worker_exited(pid, status, retiring)
         halt = None
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
