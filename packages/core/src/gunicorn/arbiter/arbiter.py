@@ -167,6 +167,7 @@ class Arbiter(WorkerPool):
             self.stop(graceful=False)
             if self.pidfile is not None:
                 self.pidfile.unlink()
+            self.metrics.close()
             sys.exit(1)
 
     def start(self) -> None:
