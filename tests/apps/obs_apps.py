@@ -16,6 +16,8 @@ import json
 import os
 import time
 
+from asgi_apps import _lifespan
+
 
 def _body(request_id):
     return json.dumps({"pid": os.getpid(), "request_id": request_id}).encode()
@@ -32,11 +34,8 @@ def app(environ, start_response):
 
 async def asgi_app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await _lifespan(receive, send)
+        return
     if scope["path"] == "/boom":
         headers = dict(scope["headers"])
         raise RuntimeError("boom from " + headers.get(b"user-agent", b"-").decode("latin-1"))

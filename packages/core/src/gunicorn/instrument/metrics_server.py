@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import selectors
 import signal
 import socket
 import socketserver
@@ -50,12 +51,31 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
                  app: MetricsApp) -> None:
         super().__init__(sock.getsockname(), handler, bind_and_activate=False)
         self.socket.close()
-        # Still non-blocking, as the master made it: accept() after select() then never hangs
-        # on a connection that went away in between (socketserver ignores the error).
+        # Still non-blocking, as the master made it (the flag is shared with the master's fd):
+        # so serve_once() waits in its own selector, not in socketserver's handle_request(),
+        # which would take the socket's zero timeout and spin.
         self.socket = sock
-        self.timeout = POLL_INTERVAL
         self.app = app
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(sock, selectors.EVENT_READ)
+
+    def serve_once(self, timeout: float) -> None:
+        """Accept and hand to a thread at most one connection, waiting up to ``timeout``."""
+        if not self._selector.select(timeout):
+            return
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return  # the client went away between select and accept
+        if self.verify_request(request, client_address):
+            self.process_request(request, client_address)
+        else:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        self._selector.close()
+        super().server_close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -179,12 +199,12 @@ class MetricsSidecar:
         self._install_signals()
         try:
             while not self._stop and os.getppid() == ctx.master_pid:
-                server.handle_request()
+                server.serve_once(POLL_INTERVAL)
                 if self._reopen:
                     self._reopen = False
                     ctx.log.reopen_files()
         finally:
-            server.socket.close()
+            server.server_close()
         return 0
 
     def _install_signals(self) -> None:
