@@ -73,7 +73,8 @@ class ScopeBuilder:
             "http.response.pathsend": {},
         }
         self._names: dict[str, bytes] = {}
-        # Each scope then gets its own extensions dict, holding its request id.
+        # With request ids, each scope gets its own extensions dict: the shared entries plus
+        # its "gunicorn.request_id".
         self.request_ids = request_ids
 
     def http(self, request: Request, client: Address, server: Address) -> dict[str, Any]:

@@ -24,18 +24,21 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 PREFIX = "gunicorn_"
-GAUGE_MODES: Mapping[str, str] = {"sum": "livesum", "max": "livemax", "min": "livemin",
-                                  "all": "liveall", "mostrecent": "livemostrecent"}
+GAUGE_MODES: Mapping[str, str] = MappingProxyType({
+    "sum": "livesum", "max": "livemax", "min": "livemin", "all": "liveall",
+    "mostrecent": "livemostrecent"})
 # Request durations in seconds: prometheus_client's default buckets, which fit web requests.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                     10.0)
 # The method label is bounded: anything else (a client can send any token) counts as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
                            "CONNECT", "TRACE"})
-STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+STATUS_CLASSES: Mapping[int, str] = MappingProxyType(
+    {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"})
 
 
 class _NullMetric:
