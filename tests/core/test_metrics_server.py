@@ -216,3 +216,22 @@ def test_server_without_metrics_makes_no_directory(tmp_path):
         srv.wait_workers(1)
         app_get(srv)
         assert not list(Path(tmp_path).glob("gunicorn-metrics-*"))
+
+
+def test_counts_survive_a_reload():
+    with metrics_server(["-w", "2", *WORKERS["sync"]]) as srv:
+        wait_booted(srv, 2)
+        for _ in range(10):
+            app_get(srv)
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_for_log("Worker exiting", count=2)
+        wait_booted(srv, 2)
+        for _ in range(10):
+            app_get(srv)
+        families = scrape(srv)
+    assert sample_sum(families, "gunicorn_requests", "gunicorn_requests_total") == 20
+    assert sample_sum(families, "gunicorn_reloads", "gunicorn_reloads_total") == 1
+    assert sample_sum(families, "gunicorn_worker_exits", "gunicorn_worker_exits_total",
+                      reason="retired") == 2
+    assert sample_sum(families, "gunicorn_worker_restarts", "gunicorn_worker_restarts_total") == 0
+    assert sample_sum(families, "gunicorn_workers_alive") == 2
