@@ -197,8 +197,12 @@ class MetricsSidecar:
                          ctx.master_pid)
         server = _Server(self.sock, _Handler, app)
         self._install_signals()
+        # Liveness for a supervisor that watches sidecar heartbeats (SidecarContext.notify
+        # where it exists): the loop turns at least every POLL_INTERVAL.
+        notify = getattr(ctx, "notify", None) or _nothing
         try:
             while not self._stop and os.getppid() == ctx.master_pid:
+                notify()
                 server.serve_once(POLL_INTERVAL)
                 if self._reopen:
                     self._reopen = False
@@ -218,3 +222,7 @@ class MetricsSidecar:
 
     def _handle_usr1(self, sig: int, frame: FrameType | None) -> None:
         self._reopen = True  # done by the loop: never reopen files inside a signal handler
+
+
+def _nothing() -> None:
+    pass
