@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,46 @@ def test_counts_survive_a_reload():
                       reason="retired") == 2
     assert sample_sum(families, "gunicorn_worker_restarts", "gunicorn_worker_restarts_total") == 0
     assert sample_sum(families, "gunicorn_workers_alive") == 2
+
+
+def test_connections_waiting_for_a_worker_show_in_the_backlog(tmp_path):
+    gate = tmp_path / "gate"
+    conf = tmp_path / "gate_conf.py"
+    conf.write_text("from obs_apps import gated_post_fork as post_fork\n")
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.2)
+    statsd = f"127.0.0.1:{receiver.getsockname()[1]}"
+    seen = []
+
+    def statsd_says(line):
+        with contextlib.suppress(TimeoutError):
+            seen.append(receiver.recv(4096).decode())
+        return line in seen
+
+    srv = metrics_server(["-w", "1", "-c", str(conf), "--statsd-host", statsd,
+                          "--enable-backlog-metric", *WORKERS["sync"]], env={"OBS_GATE": str(gate)})
+    with srv, contextlib.ExitStack() as clients:
+        srv.wait_for_log("Booting worker")
+        listener = f"http://127.0.0.1:{srv.port}"
+        # Whatever already waits (the harness's readiness probe) stays: no worker accepts.
+        before = wait_until(lambda: (f := scrape_when_up(srv)) and "gunicorn_listen_backlog" in f
+                            and sample_sum(f, "gunicorn_listen_backlog", listener=listener) + 1,
+                            timeout=10, message="a backlog gauge") - 1
+        for _ in range(3):
+            clients.enter_context(socket.create_connection((srv.host, srv.port), timeout=5))
+        wait_until(lambda: sample_sum(scrape_when_up(srv), "gunicorn_listen_backlog",
+                                      listener=listener) == before + 3, timeout=10,
+                   message="3 more connections in the backlog gauge")
+        wait_until(lambda: statsd_says(f"gunicorn.backlog:{before + 3:g}|h"), timeout=10,
+                   message="the statsd backlog metric")
+        gate.touch()
+        wait_booted(srv, 1)
+    receiver.close()
+
+
+def scrape_when_up(srv):
+    try:
+        return scrape(srv)
+    except ConnectionRefusedError:
+        return {}
