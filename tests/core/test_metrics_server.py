@@ -127,7 +127,8 @@ def test_healthz_is_503_until_a_worker_has_booted(tmp_path):
     conf = tmp_path / "gate_conf.py"
     conf.write_text("from obs_apps import gated_post_fork as post_fork\n")
     with metrics_server(["-w", "1", "-c", str(conf), *WORKERS["sync"]],
-                        env={"OBS_GATE": str(gate)}) as srv:
+                        env={"OBS_GATE": str(gate)}) as srv, contextlib.ExitStack() as release:
+        release.callback(gate.touch)  # a failing test must not leave the worker held
         srv.wait_for_log("Booting worker")
         def reported():
             try:
@@ -257,6 +258,7 @@ def test_connections_waiting_for_a_worker_show_in_the_backlog(tmp_path):
     srv = metrics_server(["-w", "1", "-c", str(conf), "--statsd-host", statsd,
                           "--enable-backlog-metric", *WORKERS["sync"]], env={"OBS_GATE": str(gate)})
     with srv, contextlib.ExitStack() as clients:
+        clients.callback(gate.touch)  # a failing test must not leave the worker held
         srv.wait_for_log("Booting worker")
         listener = f"http://127.0.0.1:{srv.port}"
         # Whatever already waits (the harness's readiness probe) stays: no worker accepts.
