@@ -14,7 +14,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http.trust import AddressMatcher
-from gunicorn.instrument.access import AccessAtoms
+from gunicorn.instrument.access import AccessAtoms, DefaultingAtoms
 from gunicorn.instrument.backlog import listener_backlog
 from gunicorn.instrument.health import STALE_AFTER, HealthBoard, PoolFacts, evaluate
 from gunicorn.instrument.jsonlog import JsonFormatter, clean_text
@@ -79,6 +79,17 @@ def test_access_record_has_the_stable_fields():
     assert (line["status"], line["response_bytes"], line["duration"]) == (404, 7, 0.25)
     assert (line["user_agent"], line["referer"], line["request_id"]) == ("ua\t1", None, "rid")
     assert line["message"] == 'GET /x"\\xff?a=\\ HTTP/1.1 404'
+
+
+def test_a_subclass_atoms_mapping_still_gives_the_fields():
+    atoms = DefaultingAtoms({"h": "10.0.0.2", "m": "PUT", "U": "/u", "s": "201", "B": 3,
+                             "D": 1500})
+    rec = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(h)s", (atoms,),
+                            None)
+    line = json.loads(JsonFormatter().format(rec))
+    assert (line["remote_addr"], line["method"], line["path"]) == ("10.0.0.2", "PUT", "/u")
+    assert (line["status"], line["response_bytes"], line["duration"]) == (201, 3, 0.0015)
+    assert line["user_agent"] is None and line["request_id"] is None
 
 
 def test_logconfig_dict_default_formatter_turns_json(tmp_path):

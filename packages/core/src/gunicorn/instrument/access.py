@@ -244,3 +244,23 @@ class DefaultingAtoms(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._atoms)
+
+    def fields(self) -> dict[str, Any]:
+        """:meth:`AccessAtoms.fields` from the subclass's atoms (missing ones are None)."""
+        atoms = self._atoms
+        found = {name: atoms.get(atom) for name, atom in _FIELD_ATOMS.items()}
+        for name in ("status", "response_bytes"):
+            value = found[name]
+            if isinstance(value, str) and value.isdigit():
+                found[name] = int(value)
+        duration = atoms.get("D")
+        found["duration"] = duration / 1_000_000 if isinstance(duration, int) else None
+        return found
+
+
+# The atom behind each JSON field, for DefaultingAtoms.fields().
+_FIELD_ATOMS: Mapping[str, str] = MappingProxyType({
+    "remote_addr": "h", "method": "m", "path": "U", "query": "q", "protocol": "H",
+    "status": "s", "response_bytes": "B", "user_agent": "a", "referer": "f",
+    "request_id": "request_id",
+})
