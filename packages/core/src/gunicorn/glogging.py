@@ -27,10 +27,11 @@ import threading
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gunicorn.errors import ConfigError
 from gunicorn.instrument.access import AccessAtoms, DefaultingAtoms
+from gunicorn.instrument.jsonlog import JsonFormatter
 from gunicorn.logconfig import (  # ERROR_FORMAT, DATE_FORMAT still importable from here
     CONFIG_ERRORS,
     DATE_FORMAT,
@@ -40,6 +41,9 @@ from gunicorn.logconfig import (  # ERROR_FORMAT, DATE_FORMAT still importable f
     merge_logconfig,
     parse_syslog_address,
 )
+
+if TYPE_CHECKING:
+    from gunicorn.instrument.metrics import RequestMetrics
 
 LOG_LEVELS: Mapping[str, int] = MappingProxyType({
     "critical": logging.CRITICAL,
@@ -112,6 +116,8 @@ class Logger:
         self.lock = threading.Lock()
         self.cfg = cfg
         self.access_log_enabled = False
+        # Set by attach_metrics() when --metrics-bind is on: access() feeds it every request.
+        self.request_metrics: RequestMetrics | None = None
         self._logconfig_applied = False
         self.setup(cfg)
 
@@ -135,6 +141,8 @@ class Logger:
             if plan.capture_file is not None or self.logfile is not None:
                 self._capture(plan.capture_file)
         self.cfg = cfg
+        if self.request_metrics is not None:  # a HUP may change the worker class label
+            self.request_metrics.configure(getattr(cfg, "worker_class_str", "unknown"))
         self.access_log_enabled = bool(
             cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json
             or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
@@ -164,13 +172,13 @@ class Logger:
     def _build(self, cfg: Any) -> _Plan:
         plan = _Plan()
         try:
-            error_fmt = logging.Formatter(self.error_fmt, self.datefmt)
-            plan.error_handlers.append(
-                self._output_handler("errorlog", cfg.errorlog, error_fmt, sys.stderr, cfg))
+            plan.error_handlers.append(self._output_handler(
+                "errorlog", cfg.errorlog, self._formatter(cfg, self.error_fmt, self.datefmt),
+                sys.stderr, cfg))
             if cfg.accesslog is not None:
                 plan.access_handlers.append(self._output_handler(
-                    "accesslog", cfg.accesslog, logging.Formatter(self.access_fmt), sys.stdout,
-                    cfg))
+                    "accesslog", cfg.accesslog, self._formatter(cfg, self.access_fmt),
+                    sys.stdout, cfg))
             if cfg.syslog:
                 plan.error_handlers.append(self._syslog_handler(cfg, "error"))
                 if not cfg.disable_redirect_access_to_syslog:
@@ -182,6 +190,15 @@ class Logger:
             plan.discard()
             raise
         return plan
+
+    @staticmethod
+    def _formatter(cfg: Any, fmt: str, datefmt: str | None = None,
+                   prefix: str = "") -> logging.Formatter:
+        """The formatter of one of our handlers: ``fmt`` for text, one JSON object per line
+        for ``log_format = json``."""
+        if getattr(cfg, "log_format", "text") == "json":
+            return JsonFormatter(prefix=prefix)
+        return logging.Formatter(prefix + fmt, datefmt)
 
     @staticmethod
     def _open(setting: str, path: str) -> IO[str]:
@@ -231,7 +248,8 @@ class Logger:
                                                      socktype=socktype)  # type: ignore[arg-type]
         except OSError as exc:
             raise ConfigError("syslog_addr", f"cannot reach {cfg.syslog_addr}: {exc}") from exc
-        handler.setFormatter(logging.Formatter(f"gunicorn.{prefix}.{name}: {self.syslog_fmt}"))
+        handler.setFormatter(self._formatter(cfg, self.syslog_fmt,
+                                             prefix=f"gunicorn.{prefix}.{name}: "))
         handler.set_name(f"{OWN_HANDLER_PREFIX}syslog-{name}")
         return handler
 
@@ -260,7 +278,7 @@ class Logger:
             return None
         if not isinstance(loaded, dict):
             raise ConfigError(setting, "must be a dictionary")
-        merged = merge_logconfig(loaded)
+        merged = merge_logconfig(loaded, getattr(cfg, "log_format", "text"))
         try:
             dry_run_dictconfig(merged)
         except CONFIG_ERRORS as exc:
@@ -330,7 +348,13 @@ class Logger:
         ``resp`` has ``status``/``status_code``/``headers``/``sent``; ``req`` has ``method``,
         ``uri``, ``path``, ``query``, ``version`` and ``headers``; ``request_time`` is a
         timedelta or float seconds. Never raises: a broken format is reported in the error log.
+
+        Also the one place every protocol reports a finished request, so request metrics
+        (:meth:`attach_metrics`) are recorded here, whether or not the access log is on.
         """
+        metrics = self.request_metrics
+        if metrics is not None:
+            metrics.record(resp, req, environ, request_time)
         if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
             return
         atoms = self.atoms(resp, req, environ, request_time)
@@ -344,6 +368,13 @@ class Logger:
         except (TypeError, ValueError, KeyError) as exc:
             self.error("cannot write the access log line (access_log_format %r): %s",
                        self.cfg.access_log_format, exc)
+
+    def attach_metrics(self, metrics: RequestMetrics | None) -> None:
+        """Record every request (:meth:`access`) into ``metrics`` from now on (None: stop).
+
+        Called by the arbiter before it forks, so every worker inherits it.
+        """
+        self.request_metrics = metrics
 
     def now(self) -> str:
         """The current time in Apache's common log format."""

@@ -18,9 +18,14 @@ ERROR_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "[%Y-%m-%d %H:%M:%S %z]"
 
 
-def default_logconfig() -> dict[str, Any]:
+def default_logconfig(log_format: str = "text") -> dict[str, Any]:
     """A fresh copy of the dictConfig that ``logconfig_dict``/``logconfig_json`` extend
-    (see :func:`merge_logconfig`)."""
+    (see :func:`merge_logconfig`). With ``log_format`` ``"json"`` its ``generic`` formatter
+    writes JSON lines (:class:`~gunicorn.instrument.jsonlog.JsonFormatter`)."""
+    generic: dict[str, Any] = {"format": ERROR_FORMAT, "datefmt": DATE_FORMAT,
+                               "class": "logging.Formatter"}
+    if log_format == "json":
+        generic = {"()": "gunicorn.instrument.jsonlog.JsonFormatter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -39,22 +44,19 @@ def default_logconfig() -> dict[str, Any]:
             "error_console": {"class": "logging.StreamHandler", "formatter": "generic",
                               "stream": "ext://sys.stderr"},
         },
-        "formatters": {
-            "generic": {"format": ERROR_FORMAT, "datefmt": DATE_FORMAT,
-                        "class": "logging.Formatter"},
-        },
+        "formatters": {"generic": generic},
     }
 
 
-def merge_logconfig(user: Mapping[str, Any]) -> dict[str, Any]:
-    """The defaults updated with ``user``'s keys.
+def merge_logconfig(user: Mapping[str, Any], log_format: str = "text") -> dict[str, Any]:
+    """The defaults (:func:`default_logconfig` for ``log_format``) updated with ``user``'s keys.
 
     ``loggers`` and ``root`` are replaced as a whole, as in gunicorn (a user's ``loggers`` that
     leaves out ``gunicorn.error`` keeps the ``errorlog`` handler). The name-keyed definitions
     (``formatters``, ``filters``, ``handlers``) are merged by name instead: defining one's own
     handlers must not remove the ``console`` handler the default ``root`` refers to.
     """
-    merged = default_logconfig()
+    merged = default_logconfig(log_format)
     for key, value in _copy_tree(dict(user)).items():
         if key in ("formatters", "filters", "handlers") and isinstance(value, dict):
             merged.setdefault(key, {}).update(value)

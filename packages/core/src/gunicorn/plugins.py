@@ -21,6 +21,17 @@ Hooks (see :class:`PluginHooks` for signatures):
     Connection protocols beyond HTTP/1.1 (chosen by ALPN id or by sniffing the first bytes).
 ``control_commands(cfg) -> dict[str, handler]``
     Commands added to the control socket.
+``metrics(families)``
+    Declare the plugin's metric families on ``families`` (a
+    :class:`~gunicorn.instrument.metrics.MetricFamilies`: ``counter``, ``gauge``,
+    ``histogram``, ``process_dead``) and keep the returned objects. Called once in the master
+    before anything forks, whether metrics are on (prometheus_client objects) or off (objects
+    that record nothing), so a plugin records unconditionally.
+``health(cfg) -> dict[str, dict] | None``
+    Sections added to the ``/healthz`` body, e.g. ``{"dirty": {"ok": True, "ready": 2,
+    "expected": 2}}``; a section with ``"ok": False`` makes the answer 503. Called in the
+    metrics sidecar for each ``/healthz`` request: it must answer within a second or so (read
+    shared state, do not wait on workers).
 
 A plugin can be blocked with ``--disable-plugin NAME`` (repeatable), also honoured from
 ``GUNICORN_CMD_ARGS``; NAME is the entry-point name.
@@ -39,6 +50,7 @@ from gunicorn.errors import PluginError
 
 if TYPE_CHECKING:
     from gunicorn.config import Config, Registry
+    from gunicorn.instrument.metrics import MetricFamilies
 
 PLUGIN_GROUP = "gunicorn.plugins"
 HOOK_NAMES = (
@@ -48,6 +60,8 @@ HOOK_NAMES = (
     "worker_environ",
     "protocols",
     "control_commands",
+    "metrics",
+    "health",
 )
 
 log = logging.getLogger("gunicorn.error")
@@ -63,6 +77,8 @@ class PluginHooks(Protocol):
     def worker_environ(self, cfg: Config) -> dict[str, str]: ...
     def protocols(self, cfg: Config) -> list[Any]: ...
     def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]: ...
+    def metrics(self, families: MetricFamilies) -> None: ...
+    def health(self, cfg: Config) -> Mapping[str, Mapping[str, Any]] | None: ...
 
 
 def _no_heartbeat() -> None:
@@ -206,3 +222,13 @@ class PluginManager:
         for part in self.call("control_commands", cfg):
             commands.update(part or {})
         return commands
+
+    def metrics(self, families: MetricFamilies) -> None:
+        self.call("metrics", families)
+
+    def health(self, cfg: Config) -> dict[str, Mapping[str, Any]]:
+        """Every plugin's ``/healthz`` sections, merged (a later plugin's name wins)."""
+        sections: dict[str, Mapping[str, Any]] = {}
+        for part in self.call("health", cfg):
+            sections.update(part or {})
+        return sections

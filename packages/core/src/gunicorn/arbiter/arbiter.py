@@ -37,6 +37,7 @@ from gunicorn.arbiter.sidecars import SidecarSupervisor
 from gunicorn.arbiter.signals import SignalQueue, signal_name
 from gunicorn.control.server import ControlServer
 from gunicorn.errors import AppImportError, ConfigError, HaltServer
+from gunicorn.instrument.metrics_service import MetricsService
 from gunicorn.pidfile import Pidfile
 from gunicorn.sockets import close_listeners, create_listeners
 from gunicorn.version import SERVER_SOFTWARE, __version__
@@ -95,6 +96,8 @@ class Arbiter(WorkerPool):
                                           fork_guard=self.signals.blocked)
         # Served from this loop (no thread): see gunicorn.control.server.
         self.control = ControlServer(self, log, self.signals.wake)
+        # --metrics-bind: the directory, the listener's sidecar, the arbiter's own metrics.
+        self.metrics = MetricsService(cfg, log, plugins)
 
     def _configure(self, cfg: Any) -> None:
         """Take in a (new) configuration: everything derived from cfg that the loop uses."""
@@ -164,6 +167,7 @@ class Arbiter(WorkerPool):
             self.stop(graceful=False)
             if self.pidfile is not None:
                 self.pidfile.unlink()
+            self.metrics.close()
             sys.exit(1)
 
     def start(self) -> None:
@@ -173,6 +177,8 @@ class Arbiter(WorkerPool):
             pidfile = Pidfile(name, self.log)
             pidfile.create(self.pid)
             self.pidfile = pidfile
+        # Before anything that may import prometheus_client (hooks, a preloaded app).
+        self.metrics.prepare()
         self.cfg.on_starting(self)
         self.signals.install()
         if self.cfg.preload_app:
@@ -186,6 +192,8 @@ class Arbiter(WorkerPool):
             self.log.info("%s", self.cfg.worker_class_note)
         specs = self.plugins.sidecars(self.cfg) if self.plugins else []
         if not self.master_pid:
+            # A USR2 child binds metrics_bind once promoted: its parent holds the address.
+            specs = self.metrics.sidecars() + specs
             # A USR2 child shares the old master's sidecar records: those are not orphans.
             self.sidecars.kill_orphans(specs)
         self.sidecars.start(specs)
@@ -217,6 +225,7 @@ class Arbiter(WorkerPool):
         self.murder_workers()
         self.manage_workers()
         self.sidecars.tick()
+        self.metrics.tick(self)
 
     def _sleep_time(self) -> float:
         deadline = self.sidecars.next_deadline()
@@ -248,6 +257,7 @@ class Arbiter(WorkerPool):
         if self.pidfile is not None and self.cfg.pidfile:
             self.pidfile.rename(self.cfg.pidfile)
         self.control.open(self.cfg)
+        self.sidecars.start(self.metrics.sidecars())
         util.set_process_title(f"master [{self.proc_name}]")
 
     # -- signal handlers ----------------------------------------------------------------------
@@ -301,6 +311,7 @@ class Arbiter(WorkerPool):
     def reload(self) -> None:
         """HUP: new config, new logging, maybe new sockets; new workers, then retire the old."""
         self.reloads += 1
+        self.metrics.reloaded()
         old_cfg = self.cfg
         new_cfg = old_cfg
         if self.reload_config is not None:
@@ -402,6 +413,7 @@ class Arbiter(WorkerPool):
     def stop(self, graceful: bool = True) -> None:
         """Close the listeners, stop workers and sidecars, SIGKILL whatever outlives the grace."""
         self.control.close()
+        self.metrics.begin_stop()
         close_listeners(self.listeners, unlink=self._may_unlink())
         self.listeners = []
         sig = signal.SIGTERM if graceful else signal.SIGQUIT
@@ -455,5 +467,6 @@ class Arbiter(WorkerPool):
                 self.log.info("Reason: %s", reason)
         if self.pidfile is not None:
             self.pidfile.unlink()
+        self.metrics.close()
         self.cfg.on_exit(self)
         sys.exit(exit_status)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gunicorn.arbiter.sidecars import SidecarSupervisor
     from gunicorn.arbiter.signals import SignalQueue
     from gunicorn.control.server import ControlServer
+    from gunicorn.instrument.metrics_service import MetricsService
 
 
 class WorkerPool:
@@ -49,6 +50,7 @@ class WorkerPool:
     signals: SignalQueue
     sidecars: SidecarSupervisor
     control: ControlServer
+    metrics: MetricsService
     worker_class: type
     worker_age: int
     workers_spawned: int
@@ -100,6 +102,7 @@ class WorkerPool:
         for pid, deadline in list(self._retiring.items()):
             if now >= deadline and pid in self.workers:
                 self.log.warning("Worker (pid:%s) did not stop within graceful_timeout", pid)
+                self.metrics.worker_killed("graceful_timeout")
                 self.kill_worker(pid, signal.SIGKILL)
                 self._retiring[pid] = now + self.cfg.graceful_timeout
 
@@ -127,6 +130,7 @@ class WorkerPool:
         worker.pid = pid
         self.workers[pid] = worker
         self.workers_spawned += 1
+        self.metrics.worker_spawned()
         return pid
 
     def _prepare_child(self, keep: Any = None) -> None:
@@ -148,6 +152,7 @@ class WorkerPool:
         try:
             self._prepare_child(keep=worker)
             self.sidecars.close_in_child()
+            self.metrics.close_in_child()
             worker.pid = os.getpid()
             # Logged by the worker itself, so the line carries the worker's pid.
             self.log.info("Booting worker with pid: %s", worker.pid)
@@ -218,8 +223,10 @@ class WorkerPool:
             if not worker.aborted:
                 self.log.critical("WORKER TIMEOUT (pid:%s)", pid)
                 worker.aborted = True
+                self.metrics.worker_killed("timeout")
                 self.kill_worker(pid, signal.SIGABRT)
             else:
+                self.metrics.worker_killed("timeout_kill")
                 self.kill_worker(pid, signal.SIGKILL)
 
     # -- reap ---------------------------------------------------------------------------------
@@ -244,6 +251,7 @@ class WorkerPool:
                                  _describe(status))
                 continue
             if self.sidecars.reaped(pid, status):
+                self.metrics.process_dead(pid)
                 continue
             worker = self.workers.pop(pid, None)
             if worker is None:
@@ -256,6 +264,7 @@ class WorkerPool:
     def _worker_exited(self, worker: Any, pid: int, status: int) -> HaltServer | None:
         retiring = self._retiring.pop(pid, None) is not None
         worker.tmp.close()
+        self.metrics.worker_exited(pid, status, retiring)
         halt = None
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)

@@ -15,6 +15,7 @@ from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
+from gunicorn.instrument.request_id import RequestIds
 from gunicorn.workers.handler import RequestInfo
 
 # A new connection gets this long to send its first request, whatever keepalive says.
@@ -41,7 +42,7 @@ class WorkerContext:
         self.parsers = ParserFactory(cfg)
         self.options = self.parsers.options
         self.forwarded = self.parsers.forwarded
-        self.scopes = ScopeBuilder(cfg.root_path or "")
+        self.scopes = ScopeBuilder(cfg.root_path or "", RequestIds.from_config(cfg))
         # Plugin protocols (gunicorn.protocols.ProtocolSet) set by the worker; None: HTTP/1.1 only.
         self.protocols: Any = None
         self.dates = DateCache()
@@ -65,9 +66,11 @@ class WorkerContext:
         # The default hooks do nothing: skip building their arguments on every request.
         self.pre_request = None if _is_default(cfg, "pre_request") else cfg.pre_request
         self.post_request = None if _is_default(cfg, "post_request") else cfg.post_request
-        # A logger class overriding access() (statsd counts requests) is called for every
-        # request; the stock one only when its access log is on.
-        self.custom_access = type(self.log).access is not Logger.access
+        # A logger class overriding access() (statsd counts requests), or one recording request
+        # metrics (--metrics-bind), is called for every request; else only when its access log
+        # is on.
+        self.custom_access = (type(self.log).access is not Logger.access
+                              or getattr(self.log, "request_metrics", None) is not None)
         # False when nothing would be done per finished request (the common production case).
         self.logs_requests = bool(self.custom_access or self.post_request is not None
                                   or getattr(self.log, "access_log_enabled", True))

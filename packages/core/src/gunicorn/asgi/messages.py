@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gunicorn.asgi.errors import ClientDisconnected, ProtocolViolation
+from gunicorn.asgi.scope import request_id_of
 from gunicorn.http.events import Request
 from gunicorn.workers.handler import RequestInfo
 
@@ -129,7 +130,7 @@ class ResponseCycle:
 
     __slots__ = ("conn", "request", "client", "_info", "status", "status_code", "headers",
                  "body_done", "disconnected", "response_complete", "task", "started_at",
-                 "_state", "_waiter", "_trailers_declared", "_trailers")
+                 "_state", "_waiter", "_trailers_declared", "_trailers", "request_id")
 
     def __init__(self, conn: Any, request: Request, client: Any, started_at: float) -> None:
         self.conn = conn
@@ -148,6 +149,7 @@ class ResponseCycle:
         self._waiter: asyncio.Future[None] | None = None
         self._trailers_declared = False
         self._trailers: list[tuple[str, str]] = []
+        self.request_id: str | None = None  # read by the access log; set from the scope by run()
 
     @property
     def info(self) -> RequestInfo:
@@ -270,6 +272,7 @@ class ResponseCycle:
         """
         exc: BaseException | None = None
         cancelled = False
+        self.request_id = request_id_of(scope)
         try:
             await app(scope, self.receive, self.send)
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.http.events import Request
+from gunicorn.instrument.request_id import SCOPE_EXTENSION, RequestIds
 
 Address = tuple[str, int | None] | None
 
@@ -58,9 +59,9 @@ class ScopeBuilder:
     spec), and no ``state`` key at all when the application has no lifespan.
     """
 
-    __slots__ = ("root_path", "_raw_root", "asgi", "state", "extensions", "_names")
+    __slots__ = ("root_path", "_raw_root", "asgi", "state", "extensions", "_names", "request_ids")
 
-    def __init__(self, root_path: str = "") -> None:
+    def __init__(self, root_path: str = "", request_ids: RequestIds | None = None) -> None:
         self.root_path = root_path.rstrip("/") if root_path != "/" else ""
         self._raw_root = self.root_path.encode("utf-8")
         self.asgi = {"version": "3.0", "spec_version": "2.4"}
@@ -72,6 +73,9 @@ class ScopeBuilder:
             "http.response.pathsend": {},
         }
         self._names: dict[str, bytes] = {}
+        # With request ids, each scope gets its own extensions dict: the shared entries plus
+        # its "gunicorn.request_id".
+        self.request_ids = request_ids
 
     def http(self, request: Request, client: Address, server: Address) -> dict[str, Any]:
         """The ``http`` scope of ``request`` received from ``client`` on ``server``."""
@@ -83,6 +87,10 @@ class ScopeBuilder:
         if root and path != root and not path.startswith(root + "/"):
             path = root + path
             raw_path = self._raw_root + raw_path
+        extensions = self.extensions
+        if self.request_ids is not None:
+            extensions = {**extensions, SCOPE_EXTENSION: {"id": self.request_ids.for_headers(
+                request.headers, client if client is not None and client[1] is not None else None)}}
         proxy = request.proxy
         if proxy is not None:
             client = (proxy.src_addr, proxy.src_port)
@@ -109,7 +117,7 @@ class ScopeBuilder:
             "headers": headers,
             "client": client,
             "server": server,
-            "extensions": self.extensions,
+            "extensions": extensions,
         }
         state = self.state
         if state is not None:
@@ -122,10 +130,17 @@ class ScopeBuilder:
         scope["type"] = "websocket"
         scope["scheme"] = "wss" if request.scheme == "https" else "ws"
         scope.pop("method", None)
-        scope["extensions"] = {}
+        request_id = scope["extensions"].get(SCOPE_EXTENSION)
+        scope["extensions"] = {SCOPE_EXTENSION: request_id} if request_id is not None else {}
         protocols: list[str] = []
         for name, value in request.headers:
             if name == "SEC-WEBSOCKET-PROTOCOL":
                 protocols.extend(p.strip() for p in value.split(",") if p.strip())
         scope["subprotocols"] = protocols
         return scope
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str | None:
+    """The request id a :class:`ScopeBuilder` put in ``scope``, or None."""
+    extension = scope.get("extensions", {}).get(SCOPE_EXTENSION)
+    return extension.get("id") if extension is not None else None

@@ -18,6 +18,11 @@ M        milliseconds                        L        seconds with 6 decimals
 p        ``<pid>``                           {n}i     request header ``n``
 {n}o     response header ``n``               {v}e     environ variable ``v``
 ======== ==================================  ======== ==================================
+
+``request_id`` is the request's id (see :mod:`gunicorn.instrument.request_id`).
+
+:meth:`AccessAtoms.fields` gives the same facts typed and unescaped, under the stable names of
+JSON access lines (:mod:`gunicorn.instrument.jsonlog`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import time
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
+
+from gunicorn.instrument.request_id import ENVIRON_KEY as REQUEST_ID_KEY
 
 
 def _timedelta(request_time: datetime.timedelta | float) -> datetime.timedelta:
@@ -165,6 +172,30 @@ class AccessAtoms(Mapping[str, Any]):
     def _micros(self) -> int:
         return self._seconds() * 1_000_000 + self._duration.microseconds
 
+    def _request_id(self) -> str | None:
+        # WSGI: the environ; ASGI (no environ): the response cycle, which read it from the scope.
+        return self._env(REQUEST_ID_KEY, getattr(self._resp, "request_id", None))
+
+    def fields(self) -> dict[str, Any]:
+        """The request's facts for a structured (JSON) access line: raw strings (no ``-`` for
+        missing values but None, no quote escaping), ``status`` and ``response_bytes`` as
+        ints, ``duration`` in seconds as a float. ``path`` and ``query`` are as sent
+        (percent-encoded), not the decoded ``PATH_INFO``."""
+        status = self._status()
+        return {
+            "remote_addr": self._env("REMOTE_ADDR"),
+            "method": self._method(),
+            "path": getattr(self._req, "path", None) or self._env("PATH_INFO"),
+            "query": self._env("QUERY_STRING", getattr(self._req, "query", None)),
+            "protocol": self._protocol(),
+            "status": int(status) if status is not None and status.isdigit() else status,
+            "response_bytes": self._sent(),
+            "duration": self._duration.total_seconds(),
+            "user_agent": self._env("HTTP_USER_AGENT"),
+            "referer": self._env("HTTP_REFERER"),
+            "request_id": self._request_id(),
+        }
+
 
 _SIMPLE_ATOMS: Mapping[str, Any] = MappingProxyType({
     "h": lambda a: a._env("REMOTE_ADDR"),
@@ -186,6 +217,7 @@ _SIMPLE_ATOMS: Mapping[str, Any] = MappingProxyType({
     "M": lambda a: a._micros() // 1000,
     "L": lambda a: f"{a._seconds()}.{a._duration.microseconds:06d}",
     "p": lambda a: f"<{os.getpid()}>",
+    "request_id": AccessAtoms._request_id,
 })
 
 
@@ -212,3 +244,23 @@ class DefaultingAtoms(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._atoms)
+
+    def fields(self) -> dict[str, Any]:
+        """:meth:`AccessAtoms.fields` from the subclass's atoms (missing ones are None)."""
+        atoms = self._atoms
+        found = {name: atoms.get(atom) for name, atom in _FIELD_ATOMS.items()}
+        for name in ("status", "response_bytes"):
+            value = found[name]
+            if isinstance(value, str) and value.isdigit():
+                found[name] = int(value)
+        duration = atoms.get("D")
+        found["duration"] = duration / 1_000_000 if isinstance(duration, int) else None
+        return found
+
+
+# The atom behind each JSON field, for DefaultingAtoms.fields().
+_FIELD_ATOMS: Mapping[str, str] = MappingProxyType({
+    "remote_addr": "h", "method": "m", "path": "U", "query": "q", "protocol": "H",
+    "status": "s", "response_bytes": "B", "user_agent": "a", "referer": "f",
+    "request_id": "request_id",
+})

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.errors import GunicornError
+from gunicorn.instrument.request_id import ENVIRON_KEY as REQUEST_ID_KEY
+from gunicorn.instrument.request_id import RequestIds
 from gunicorn.version import SERVER_SOFTWARE
 from gunicorn.wsgi.filewrapper import FileWrapper
 
@@ -79,6 +81,7 @@ class EnvironBuilder:
             "SCRIPT_NAME": self.script_name,
         }
         self._keys: dict[str, str] = {}
+        self.request_ids = RequestIds.from_config(cfg)
         self._protocols: dict[tuple[int, int], str] = {}
 
     def connection_base(self, sock: socket.socket, peer: Any) -> dict[str, Any]:
@@ -160,4 +163,5 @@ class EnvironBuilder:
             path = path[len(script_name):]
             env["SCRIPT_NAME"] = script_name
         env["PATH_INFO"] = wsgi_path(path)
+        env[REQUEST_ID_KEY] = self.request_ids.for_environ(env, conn_base)
         return env

@@ -34,6 +34,13 @@ def _statsd_host(value: Any) -> str | None:
     return text
 
 
+def _header_name(value: Any) -> str:
+    text = v.string(value).strip()
+    if text and not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in text):
+        raise ValueError(f"{text!r} is not a header name")
+    return text
+
+
 SETTINGS = (
     Setting(
         name="accesslog",
@@ -69,8 +76,51 @@ SETTINGS = (
             "`-`, `u` user, `t` date, `r` request line, `m` method, `U` path, `q` query, `H` "
             "protocol, `s` status, `B`/`b` response length, `f` referer, `a` user agent, `T`/"
             "`D`/`M` duration in seconds, microseconds, milliseconds, `L` duration in decimal "
-            "seconds, `p` process id, `{header}i` a request header, `{header}o` a response "
-            "header, `{variable}e` an environment variable."
+            "seconds, `p` process id, `request_id` the request's id (see `request_id_header`), "
+            "`{header}i` a request header, `{header}o` a response header, `{variable}e` an "
+            "environment variable. Not used with `log_format = json`, whose access lines have "
+            "fixed fields instead."
+        ),
+    ),
+    Setting(
+        name="log_format",
+        section=SECTION,
+        cli=("--log-format",),
+        meta="FORMAT",
+        default="text",
+        validator=v.choice("text", "json"),
+        choices=("text", "json"),
+        short_help="Write log lines as text or as one JSON object each.",
+        doc=(
+            "`text`: the classic lines (`access_log_format` for the access log). `json`: every "
+            "error-log and access-log line, to files, standard streams and syslog, is one JSON "
+            "object with stable fields (`timestamp`, `level`, `logger`, `message`, `pid`; "
+            "access lines add `remote_addr`, `method`, `path`, `query`, `protocol`, `status`, "
+            "`response_bytes`, `duration`, `user_agent`, `referer`, `request_id`), valid JSON "
+            "whatever the request held (quotes, control bytes, invalid UTF-8). With a "
+            "`logconfig_dict`/`logconfig_json`, the default `generic` formatter becomes the "
+            "JSON one; a logconfig can also name `gunicorn.instrument.jsonlog.JsonFormatter` "
+            "itself. What the application prints to the process's standard streams is not a "
+            "log record and is written as it is (also with `capture_output`). See "
+            "docs/logging.md."
+        ),
+    ),
+    Setting(
+        name="request_id_header",
+        section=SECTION,
+        cli=("--request-id-header",),
+        meta="NAME",
+        default="X-Request-ID",
+        validator=_header_name,
+        short_help="The request header a trusted proxy passes request ids in.",
+        doc=(
+            "Every request gets an id: the value of this header when the peer is in "
+            "`forwarded_allow_ips` (a UNIX-socket peer always is) and the value looks like an "
+            "id (1-200 visible ASCII characters, no `\"` or `\\`), otherwise 16 random hex "
+            "characters. WSGI applications read it as `environ[\"gunicorn.request_id\"]`, "
+            "ASGI ones as `scope[\"extensions\"][\"gunicorn.request_id\"][\"id\"]`; the "
+            "access log has it as the `request_id` atom and JSON field. An empty value never "
+            "takes an id from a request."
         ),
     ),
     Setting(
