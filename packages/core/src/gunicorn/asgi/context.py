@@ -14,7 +14,7 @@ from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
-from gunicorn.workers.handler import RequestInfo
+from gunicorn.wsgi.exchange import RequestInfo
 
 # A new connection gets this long to send its first request, whatever keepalive says.
 FIRST_REQUEST_WAIT = 5.0

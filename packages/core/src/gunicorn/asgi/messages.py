@@ -27,7 +27,7 @@ from typing import Any
 
 from gunicorn.asgi.errors import ClientDisconnected, ProtocolViolation
 from gunicorn.http.events import Request
-from gunicorn.workers.handler import RequestInfo
+from gunicorn.wsgi.exchange import RequestInfo
 
 PATHSEND_BLOCK = 65536
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from gunicorn.http.errors import IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
+from gunicorn.wsgi.exchange import ClientGone
 
 RECV_SIZE = 65536
 SENDFILE_BLOCK = 1 << 30  # bytes per os.sendfile call (gunicorn sends 1 GiB blocks)
@@ -46,7 +47,7 @@ def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
         raise
 
 
-class ConnectionLost(OSError):
+class ConnectionLost(ClientGone):
     """Writing to the peer failed: it closed, reset, or stopped reading."""
 
 
