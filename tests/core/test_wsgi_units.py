@@ -14,8 +14,8 @@ from gunicorn.http.options import ParserOptions
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.connection import Connection
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName, wsgi_path
-from gunicorn.wsgi.input import WSGIInput
 from gunicorn.wsgi.exchange import Exchange, ResponseNotStarted
+from gunicorn.wsgi.input import WSGIInput
 from gunicorn.wsgi.response import HTTP1Stream
 
 

@@ -36,6 +36,13 @@ def app(environ, start_response):
         return [b"hinted"]
     if path == "/error":
         raise RuntimeError("secret detail")
+    if path == "/no-start":
+        return [b"never started"]  # PEP 3333: start_response first
+    if path == "/oserror":
+        raise FileNotFoundError("an application error, not a client that left")
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"only5"]
     if path == "/env":
         keys = ("SERVER_PROTOCOL", "wsgi.url_scheme", "HTTP_HOST", "REQUEST_METHOD",
                 "PATH_INFO", "QUERY_STRING", "HTTP_COOKIE", "HTTP_VERSION", "wsgi.multithread")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
+import re
 import shutil
 import signal
 import socket
@@ -114,6 +116,47 @@ def test_date_server_and_no_exception_text(srv):
     headers = dict(resp.headers)
     assert headers[b":status"] == b"500" and b"server" in headers and b"date" in headers
     assert b"secret" not in client.body(1)
+    client.close()
+
+
+def h2_status(srv, path):
+    client = RawClient(srv.port)
+    try:
+        client.request(1, path)
+        assert client.read_until(client.ended(1))
+        responses = client.of(h2.events.ResponseReceived, 1)
+        return dict(responses[0].headers)[b":status"].decode() if responses else None
+    finally:
+        client.close()
+
+
+def h1_status(srv, path):
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return str(conn.getresponse().status)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("status_of", [h1_status, h2_status], ids=["http1", "http2"])
+def test_one_wsgi_exchange_for_both_protocols(srv, status_of):
+    # The same PEP 3333 rules and error mapping whatever carries the request.
+    before = len(re.findall("ResponseNotStarted", srv.log()))
+    assert status_of(srv, "/no-start") == "500"
+    srv.wait_for_log("ResponseNotStarted", count=before + 1)
+    assert status_of(srv, "/oserror") == "500"  # the app's OSError is no client that left
+    shorts = len(re.findall("body shorter than its Content-Length", srv.log()))
+    with contextlib.suppress(http.client.IncompleteRead):
+        status_of(srv, "/short")
+    srv.wait_for_log("GET /short: body shorter than its Content-Length", count=shorts + 1)
+
+
+def test_short_body_is_reset_not_ended(srv):
+    client = RawClient(srv.port)
+    client.request(1, "/short")
+    assert client.read_until(client.ended(1))
+    assert client.of(h2.events.StreamReset, 1) and not client.of(h2.events.StreamEnded, 1)
     client.close()
 
 

@@ -34,8 +34,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gunicorn.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gunicorn.http.dates import DateCache
     from gunicorn.http.events import Request
+    from gunicorn.http.options import ParserOptions
+    from gunicorn.http.trust import AddressMatcher
     from gunicorn.plugins import PluginManager
+    from gunicorn.wsgi.exchange import ExchangeRunner
 
 H1 = "h1"
 HTTP11_ALPN = "http/1.1"
@@ -77,18 +81,36 @@ class ConnectionDriver(Protocol):
         ...
 
 
+class ThreadedHandler(Protocol):
+    """The parts of the gthread worker's request handler a threaded driver may use.
+
+    ``runner`` runs the WSGI application for each request (:mod:`gunicorn.wsgi.exchange`: a
+    driver makes an ``Exchange`` over its own stream and calls ``runner.run``); ``options``,
+    ``forwarded`` (the ``forwarded_allow_ips`` matcher) and ``io_timeout`` are the worker's
+    HTTP policy; ``dates`` formats the Date field.
+    """
+
+    cfg: Any
+    log: Any
+    runner: ExchangeRunner
+    options: ParserOptions
+    forwarded: AddressMatcher
+    io_timeout: float | None
+    dates: DateCache
+
+
 class ThreadedHost(Protocol):
     """What the gthread worker offers a threaded protocol driver.
 
-    ``handler`` is the worker's :class:`~gunicorn.workers.handler.RequestHandler` (``cfg``,
-    ``log``, ``app``, ``environ``, ``dates``, ``worker``, ``io_timeout``). ``submit(job)`` runs
-    ``job()`` on a pool thread. ``adopt(conn, driver)`` has the poller call ``driver.readable()``
-    whenever the socket is readable (level-triggered) and ``driver.tick(now)`` periodically;
-    ``release(conn)`` ends that and frees the connection's ``worker_connections`` slot (the driver
-    closes the socket itself).
+    ``handler`` is described by :class:`ThreadedHandler`. ``submit(job)`` runs ``job()`` on a
+    pool thread. ``adopt(conn, driver)`` has the poller call ``driver.readable()`` whenever the
+    socket is readable (level-triggered) and ``driver.tick(now)`` periodically; ``release(conn)``
+    ends that and frees the connection's ``worker_connections`` slot (the driver closes the socket
+    itself). ``conn`` has ``sock``, ``fd``, ``peer``, ``is_ssl``, ``base_environ``, ``wait()``
+    and ``close()`` (:class:`gunicorn.workers.connection.Connection`).
     """
 
-    handler: Any
+    handler: ThreadedHandler
     keepalive: float
 
     def submit(self, job: Callable[[], None]) -> None: ...

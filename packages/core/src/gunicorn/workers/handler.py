@@ -33,7 +33,7 @@ from gunicorn.protocols import Handoff, ProtocolSet
 from gunicorn.workers.connection import Connection, ConnectionLost
 from gunicorn.wsgi.environ import EnvironBuilder
 from gunicorn.wsgi.errorlog import ErrorLogStream
-from gunicorn.wsgi.exchange import Exchange, ExchangeRunner, RequestInfo
+from gunicorn.wsgi.exchange import Exchange, ExchangeRunner
 from gunicorn.wsgi.response import HTTP1Stream
 
 # gthread-compatible bound on the unread body drained before reusing a connection.
@@ -78,10 +78,6 @@ class RequestHandler:
                                       errors=ErrorLogStream(self.log))
         # Runs the application for every request, whatever protocol carries it (HTTP/2 too).
         self.runner = ExchangeRunner(worker, self.environ)
-        # What gunicorn.http2.threaded still reads (it moves onto the runner next).
-        self.worker = worker
-        self.app = worker.wsgi
-        self.max_requests = worker.max_requests or 0
         # Protocols from plugins (gunicorn.protocols) and the driver host they are handed to;
         # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
         self.protocols = protocols if protocols else None
@@ -306,11 +302,3 @@ class RequestHandler:
         # stopping worker parks the connection and its drain answers with Connection: close.
         return keep
 
-    def _after(self, worker: Any, info: RequestInfo, environ: dict[str, Any], resp: Any,
-               elapsed: float) -> None:
-        # logger_class and post_request may be user code: a failure must not break the stream.
-        from gunicorn.hooks import call_user_hook
-
-        log = self.log
-        call_user_hook(log, "access log", log.access, resp, info, environ, elapsed)
-        call_user_hook(log, "post_request hook", self.cfg.post_request, worker, info, environ, resp)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from typing import Any
 
 from gunicorn.asgi.context import WorkerContext
@@ -38,6 +37,7 @@ from gunicorn.asgi.scope import socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http2.asgi import Stream
 from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.request import SWITCHING, upgraded_request
 from gunicorn.http2.session import (
     BodyChunk,
     BodyEnd,
@@ -48,7 +48,6 @@ from gunicorn.http2.session import (
     StreamGone,
     WindowChanged,
 )
-from gunicorn.http2.threaded import _UPGRADE_FIELDS, SWITCHING
 from gunicorn.protocols import Handoff
 
 
@@ -110,10 +109,7 @@ class H2Protocol(asyncio.Protocol):
         req = handoff.request
         if handoff.how == "upgrade" and req is not None:
             self.transport.write(SWITCHING)
-            settings = (req.header("HTTP2-Settings") or "").encode("latin-1")
-            headers = [h for h in req.headers if h[0] not in _UPGRADE_FIELDS]
-            events = session.initiate(replace(req, version=(2, 0), headers=headers,
-                                              keep_alive=True), settings)
+            events = session.initiate(*upgraded_request(req))
         else:
             events = session.initiate()
         if handoff.data:

@@ -156,7 +156,7 @@ class Session:
         self.trusted = trusted
         self.is_ssl = is_ssl
         # Outbound fields are already validated and lower-cased by the drivers (the HTTP/1.1
-        # response rules, then h2_fields / check_trailers): h2 checking them again costs ~8 us
+        # response rules, then gunicorn.http2.fields): h2 checking them again costs ~8 us
         # a response and finds nothing.
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=False,
