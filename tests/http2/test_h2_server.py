@@ -23,6 +23,7 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 from harness import GunicornServer, run_gunicorn
+from hyperframe.frame import Frame, GoAwayFrame, SettingsFrame
 
 HERE = Path(__file__).parent
 H2C = ["-k", "gthread", "--threads", "4", "--http-protocols", "h2,h1", "h2_apps:app"]
@@ -312,6 +313,31 @@ def test_graceful_stop_curl_completes():
         assert out == b"slept"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("worker", "app"), [("gthread", "h2_apps:app"),
+                                             ("asgi", "test_h2_asgi_apps:app")])
+@pytest.mark.parametrize("first", [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"PRI * HTTP/1.1\r\n"],
+                         ids=["http1", "bad-preface"])
+def test_h2_only_answers_an_invalid_preface_with_goaway(worker, app, first):
+    # RFC 9113 §3.4: a connection error PROTOCOL_ERROR (never an HTTP/1.1 400), then the close.
+    with GunicornServer(["-k", worker, "--http-protocols", "h2", "--http2-cleartext",
+                         "prior-knowledge", app], cwd=HERE) as server:
+        assert curl("--http2-prior-knowledge", server.url + "/").startswith("hello")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(first)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert not data.startswith(b"HTTP/")
+        frames = []
+        while data:
+            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+            frame.parse_body(memoryview(data[9:9 + length]))
+            frames.append(frame)
+            data = data[9 + length:]
+        assert [type(f) for f in frames] == [SettingsFrame, GoAwayFrame]
+        assert frames[1].error_code == ErrorCodes.PROTOCOL_ERROR
 
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) missing")

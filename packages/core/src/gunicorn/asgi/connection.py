@@ -35,6 +35,7 @@ from gunicorn.http.errors import IncompleteRequest, RequestError
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage, Request
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.writer import error_response
+from gunicorn.protocols import Handoff, hand_over
 
 READ_HIGH_WATER = 65536
 # One http.request message carries at most this much body (more stays for the next receive()).
@@ -374,6 +375,18 @@ class HTTPConnection(asyncio.Protocol):
         if self.state is not _State.CLOSED:
             self.transport.abort()
 
+    def detach(self) -> Any:
+        """Give the transport up to another protocol (an ``Upgrade`` switch) and return it:
+        this connection leaves the worker's set (the new protocol takes its slot over), has no
+        deadline, and reading is on again for the new owner."""
+        self.ctx.connections.discard(self)
+        self.state = _State.CLOSED  # the transport has a new protocol now
+        self.deadline = 0.0
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return self.transport
+
     # -- websocket ------------------------------------------------------------------------------
 
     def _upgrade(self, request: Request) -> bool:
@@ -381,10 +394,11 @@ class HTTPConnection(asyncio.Protocol):
         to serve the request as HTTP."""
         ctx = self.ctx
         if ctx.protocols is not None:
-            from gunicorn.asgi.switch import upgrade  # circular at module level
-
-            if upgrade(self, request):
-                self.state = _State.CLOSED  # the transport has a new protocol now
+            proto = ctx.protocols.upgrade(request, is_ssl=ctx.is_ssl,
+                                          trusted=ctx.forwarded.allows(self.peer))
+            if proto is not None:
+                handoff = Handoff("upgrade", self.parser.trailing_data(), request)
+                hand_over(self.detach(), proto, ctx, handoff)
                 return True
         try:
             # Lazy: wsproto is an optional dependency (the asgi extra).

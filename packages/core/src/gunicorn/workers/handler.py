@@ -29,7 +29,7 @@ from gunicorn.http.errors import HTTPError, IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.http.writer import error_response
-from gunicorn.protocols import Handoff, ProtocolSet
+from gunicorn.protocols import PREFACE_BUDGET, Handoff, ProtocolSet, Route, Switch
 from gunicorn.workers.connection import Connection, ConnectionLost
 from gunicorn.wsgi.environ import EnvironBuilder
 from gunicorn.wsgi.errorlog import ErrorLogStream
@@ -38,15 +38,6 @@ from gunicorn.wsgi.response import HTTP1Stream
 
 # gthread-compatible bound on the unread body drained before reusing a connection.
 DRAIN_LIMIT = 64 * 1024
-# Total time a trusted cleartext peer gets to complete a protocol preface it started.
-PREFACE_BUDGET = 1.0
-
-
-class InvalidPreface(HTTPError):
-    """A trusted cleartext peer sent neither a protocol preface nor (h1 disabled) HTTP/1.1."""
-
-    status = 400
-    reason = "Bad Request"
 
 
 class Outcome(enum.Enum):
@@ -118,8 +109,8 @@ class RequestHandler:
                 switched = self._switch_alpn(conn)
                 if switched is not None:
                     return switched
-        elif fresh and self.protocols is not None and self.protocols.prefaces \
-                and not conn.is_ssl and self.forwarded.allows(conn.peer):
+        elif fresh and self.protocols is not None and self.protocols.sniffs(
+                is_ssl=conn.is_ssl, trusted=self.forwarded.allows(conn.peer)):
             switched = self._sniff(conn)
             if switched is not None:
                 return switched
@@ -158,22 +149,21 @@ class RequestHandler:
         conn.handshaken = True
         return True
 
-    # -- protocol switches (gunicorn.protocols) -------------------------------------------------
+    # -- protocol switches (the policy is gunicorn.protocols') ---------------------------------
 
     def _switch_alpn(self, conn: Connection) -> Outcome | None:
         """After the TLS handshake: hand the connection to the protocol the client chose."""
         protocols = self.protocols
         assert protocols is not None
         chosen = conn.sock.selected_alpn_protocol()  # type: ignore[attr-defined]
-        proto = protocols.by_alpn.get(chosen) if chosen else None
-        if proto is not None and proto.threaded is not None:
-            proto.threaded(self.host, conn, Handoff("alpn"))
-            return Outcome.DETACHED
-        if not protocols.h1:
-            self.log.debug("closing %r: no ALPN protocol we serve (%r)", conn.peer, chosen)
-            conn.close()
-            return Outcome.CLOSED
-        return None
+        switch = protocols.after_handshake(chosen)
+        if switch.route is Route.HTTP1:
+            return None
+        if switch.route is Route.SWITCH:
+            return self._hand_over(conn, switch, Handoff("alpn"))
+        self.log.debug("closing %r: no ALPN protocol we serve (%r)", conn.peer, chosen)
+        conn.close()
+        return Outcome.CLOSED
 
     def _sniff(self, conn: Connection) -> Outcome | None:
         """First bytes of a trusted cleartext connection: a protocol preface (prior knowledge)
@@ -191,19 +181,23 @@ class RequestHandler:
                     continue
                 if not buf:
                     return None  # nothing yet: the ordinary path waits or parks
-                break
-            if not data:
+            elif not data:
                 conn.eof = True
+            else:
+                buf += data
+            switch = protocols.first_bytes(buf, final=not data)
+            if switch.route is not Route.MORE:
                 break
-            buf += data
-            proto, partial = protocols.sniff(buf)
-            if proto is not None and proto.threaded is not None:
-                proto.threaded(self.host, conn, Handoff("preface", buf))
-                return Outcome.DETACHED
-            if not partial:
-                break
-        if not protocols.h1:
-            self._reject(conn, InvalidPreface("no protocol preface"))
+        if switch.route is Route.SWITCH:
+            return self._hand_over(conn, switch, Handoff("preface", buf))
+        if switch.route is Route.REFUSE:
+            self.log.debug("closing %r: no protocol preface", conn.peer)
+            try:
+                if switch.refusal:
+                    conn.send(switch.refusal)
+            except OSError:
+                pass  # the peer is gone: nothing else to tell it
+            conn.close(linger=True)
             return Outcome.CLOSED
         conn.parser.feed(buf)
         if conn.eof:
@@ -211,18 +205,21 @@ class RequestHandler:
         return None
 
     def _switch_upgrade(self, conn: Connection, req: Request) -> bool:
-        """``Upgrade: <token>`` from a trusted cleartext peer, on a request without a body (so
-        the whole request is read before the switch, RFC 9110 §7.8)."""
+        """``Upgrade: <token>`` naming a protocol that the policy lets this request switch to."""
         protocols = self.protocols
         assert protocols is not None
-        proto = protocols.for_upgrade(req.upgrade)
-        if proto is None or proto.threaded is None or conn.is_ssl or req.chunked \
-                or (req.content_length or 0) > 0 or not self.forwarded.allows(conn.peer):
+        proto = protocols.upgrade(req, is_ssl=conn.is_ssl, trusted=self.forwarded.allows(conn.peer))
+        if proto is None:
             return False
-        if req.header("HTTP2-SETTINGS") is None and proto.name == "h2":
-            return False  # RFC 7540 §3.2.1: exactly one HTTP2-Settings field is required
-        proto.threaded(self.host, conn, Handoff("upgrade", conn.parser.trailing_data(), req))
+        self._hand_over(conn, Switch(Route.SWITCH, proto),
+                        Handoff("upgrade", conn.parser.trailing_data(), req))
         return True
+
+    def _hand_over(self, conn: Connection, switch: Switch, handoff: Handoff) -> Outcome:
+        proto = switch.protocol
+        assert proto is not None and proto.threaded is not None  # ProtocolSet("threaded")
+        proto.threaded(self.host, conn, handoff)
+        return Outcome.DETACHED
 
     def _read_head(self, conn: Connection, idle_timeout: float | None,
                    probe: bool) -> Request | Outcome | None:
