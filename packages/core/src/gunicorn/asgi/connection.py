@@ -26,7 +26,7 @@ import time
 from enum import Enum
 from typing import Any
 
-from gunicorn.asgi.context import FIRST_REQUEST_WAIT, HEAD_WAIT, AccessRecord, WorkerContext
+from gunicorn.asgi.context import HEAD_WAIT, AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
 from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import Address, socket_address
@@ -34,14 +34,13 @@ from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import IncompleteRequest, RequestError
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage, Request
 from gunicorn.http.parser import RequestParser
+from gunicorn.http.persistence import DRAIN_LIMIT, FIRST_REQUEST_WAIT
 from gunicorn.http.writer import error_response
 from gunicorn.protocols import Handoff, hand_over
 
 READ_HIGH_WATER = 65536
 # One http.request message carries at most this much body (more stays for the next receive()).
 RECEIVE_MAX = 1 << 20
-# Unread body discarded after the response to keep the connection (as the WSGI handler does).
-DRAIN_LIMIT = 64 * 1024
 # How long a closing connection keeps reading (and discarding) after its last response, so that
 # the kernel does not answer unread request bytes with a RST that destroys the response.
 LINGER = 1.0

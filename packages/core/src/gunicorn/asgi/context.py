@@ -16,8 +16,6 @@ from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.wsgi.exchange import RequestInfo
 
-# A new connection gets this long to send its first request, whatever keepalive says.
-FIRST_REQUEST_WAIT = 5.0
 # How long the head of one request may take to arrive once its first byte did (slow loris).
 HEAD_WAIT = 10.0
 

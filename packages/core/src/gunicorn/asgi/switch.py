@@ -25,7 +25,8 @@ import asyncio
 from typing import Any
 
 from gunicorn.asgi.connection import HTTPConnection
-from gunicorn.asgi.context import FIRST_REQUEST_WAIT, WorkerContext
+from gunicorn.asgi.context import WorkerContext
+from gunicorn.http.persistence import FIRST_REQUEST_WAIT
 from gunicorn.protocols import PREFACE_BUDGET, Handoff, Route, Switch, hand_over
 
 

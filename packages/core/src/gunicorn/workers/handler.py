@@ -27,6 +27,7 @@ from gunicorn import tls
 from gunicorn.http.dates import DateCache
 from gunicorn.http.errors import HTTPError, IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Request
+from gunicorn.http.persistence import DRAIN_LIMIT
 from gunicorn.http.select import ParserFactory
 from gunicorn.http.writer import error_response
 from gunicorn.protocols import PREFACE_BUDGET, Handoff, ProtocolSet, Route, Switch
@@ -35,9 +36,6 @@ from gunicorn.wsgi.environ import EnvironBuilder
 from gunicorn.wsgi.errorlog import ErrorLogStream
 from gunicorn.wsgi.exchange import Exchange, ExchangeRunner
 from gunicorn.wsgi.response import HTTP1Stream
-
-# gthread-compatible bound on the unread body drained before reusing a connection.
-DRAIN_LIMIT = 64 * 1024
 
 
 class Outcome(enum.Enum):

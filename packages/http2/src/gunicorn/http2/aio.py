@@ -36,7 +36,7 @@ from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http2.asgi import Stream
-from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.errors import StreamClosed
 from gunicorn.http2.request import SWITCHING, upgraded_request
 from gunicorn.http2.session import (
     BodyChunk,

@@ -39,8 +39,7 @@ from gunicorn.asgi.messages import (
     status_line,
 )
 from gunicorn.http.events import Request
-from gunicorn.http2.errors import HTTP2Error
-from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.errors import HTTP2Error, StreamClosed
 from gunicorn.http2.fields import informational_head, response_head, trailer_fields
 from gunicorn.http2.session import Session
 

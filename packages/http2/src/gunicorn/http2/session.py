@@ -39,7 +39,7 @@ import h2.settings
 from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.options import ParserOptions
-from gunicorn.http2.errors import MalformedRequest
+from gunicorn.http2.errors import MalformedRequest, StreamClosed
 from gunicorn.http2.request import map_request
 from gunicorn.version import SERVER_SOFTWARE
 from h2.errors import ErrorCodes
@@ -444,8 +444,7 @@ class Session:
     def _live(self, stream_id: int) -> _Stream:
         stream = self._streams.get(stream_id)
         if stream is None or self.closed:
-            from gunicorn.http2.errors import StreamGone as Gone
-            raise Gone(f"stream {stream_id} is closed")
+            raise StreamClosed(f"stream {stream_id} is closed")
         return stream
 
     def _answer(self, sid: int, status: int, reason: str) -> None:

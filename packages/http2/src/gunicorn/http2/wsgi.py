@@ -15,7 +15,7 @@ PEP 3333 rules, error pages, hooks and access log). What is HTTP/2 here:
   resets it (:meth:`gunicorn.http2.session.Session.finish`).
 
 Every method that touches the session holds the driver's lock; a stream the peer reset, or a
-connection that closed, raises :class:`~gunicorn.http2.errors.StreamGone` (a ClientGone).
+connection that closed, raises :class:`~gunicorn.http2.errors.StreamClosed` (a ClientGone).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.http.events import Request
-from gunicorn.http2.errors import StreamGone
+from gunicorn.http2.errors import StreamClosed
 from gunicorn.http2.fields import Fields, informational_head, response_head, trailer_fields
 from gunicorn.http2.session import RequestReady
 from gunicorn.wsgi.exchange import Exchange
@@ -76,12 +76,12 @@ class Stream:
         with driver.cond:
             while not self.chunks and not self.ended and not self.gone:
                 if not driver.cond.wait(driver.io_timeout):
-                    raise StreamGone(f"no request body from {self.peer!r} in time")
+                    raise StreamClosed(f"no request body from {self.peer!r} in time")
             if self.chunks:
                 data = self.chunks.popleft()
                 driver.session.consumed(self.sid, len(data))
             elif self.gone:
-                raise StreamGone("the client reset the stream")
+                raise StreamClosed("the client reset the stream")
             else:
                 return b""
         driver.flush(True)
@@ -122,7 +122,7 @@ class Stream:
                     if session.window(self.sid) > 0:
                         break
                     if not cond.wait(driver.io_timeout):
-                        raise StreamGone(f"{self.peer!r} gave no flow-control credit")
+                        raise StreamClosed(f"{self.peer!r} gave no flow-control credit")
                 sent = session.send_body(self.sid, view, end)
             driver.flush(True)
             view = view[sent:]
@@ -152,4 +152,4 @@ class Stream:
 
     def _check(self) -> None:
         if self.gone or self.driver.closed:
-            raise StreamGone(f"stream {self.sid} is gone")
+            raise StreamClosed(f"stream {self.sid} is gone")
