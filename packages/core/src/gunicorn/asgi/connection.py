@@ -8,10 +8,10 @@ States (anything else is a bug)::
       |                 \\--keep-alive refused, error--> CLOSING (write_eof, linger) --> CLOSED
       \\--websocket upgrade--> UPGRADED (bytes go to the WebSocketSession) --> CLOSED
 
-Flow control: while a request body is not consumed by the application, bytes keep landing in the
-parser's buffer; past ``READ_HIGH_WATER`` unread bytes reading is paused and resumes as soon as
-``receive()`` has taken everything buffered. The same bound holds pipelined requests back while
-a response is being produced. In the other direction ``pause_writing`` makes ``send()`` await
+Flow control (:class:`~gunicorn.asgi.flow.ReadFlow`): while a request body is not consumed by
+the application, bytes keep landing in the parser's buffer; past ``READ_HIGH_WATER`` unread bytes
+reading is paused and resumes as soon as ``receive()`` has taken everything buffered. The same
+bound holds pipelined requests back while a response is being produced. In the other direction ``pause_writing`` makes ``send()`` await
 ``drain()`` after its write, so a client that stops reading suspends the application.
 
 Deadlines (``deadline``, checked by the worker's periodic sweep, not by a timer per request):
@@ -28,6 +28,7 @@ from typing import Any
 
 from gunicorn.asgi.context import HEAD_WAIT, AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
+from gunicorn.asgi.flow import ReadFlow
 from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import Address, socket_address
 from gunicorn.hooks import call_user_hook
@@ -38,7 +39,6 @@ from gunicorn.http.persistence import DRAIN_LIMIT, FIRST_REQUEST_WAIT
 from gunicorn.http.writer import error_response
 from gunicorn.protocols import Handoff, hand_over
 
-READ_HIGH_WATER = 65536
 # One http.request message carries at most this much body (more stays for the next receive()).
 RECEIVE_MAX = 1 << 20
 # How long a closing connection keeps reading (and discarding) after its last response, so that
@@ -59,8 +59,8 @@ class HTTPConnection(asyncio.Protocol):
     """Serves the HTTP/1.1 requests of one client, one :class:`RequestCycle` at a time."""
 
     __slots__ = ("ctx", "loop", "transport", "parser", "peer", "client", "server", "state",
-                 "cycle", "deadline", "made", "session", "write_paused", "read_paused",
-                 "_unread", "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
+                 "cycle", "deadline", "made", "session", "write_paused", "flow",
+                 "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
                  "_upgrade_request")
 
     def __init__(self, ctx: WorkerContext) -> None:
@@ -77,8 +77,7 @@ class HTTPConnection(asyncio.Protocol):
         self.made = False
         self.session: Any = None
         self.write_paused = False
-        self.read_paused = False
-        self._unread = 0
+        self.flow = ReadFlow()
         self._drained = 0
         self._head_started = False
         self._drain_waiter = DrainWaiter(ctx.loop)
@@ -89,7 +88,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         self.made = True
-        self.transport = transport
+        self.transport = self.flow.transport = transport
         ctx = self.ctx
         peer = self.peer = transport.get_extra_info("peername")
         self.client = socket_address(peer)
@@ -111,10 +110,7 @@ class HTTPConnection(asyncio.Protocol):
             if cycle is not None and cycle.waiting and not cycle.body_done:
                 cycle.wake()
             else:
-                self._unread += len(data)
-                if self._unread > READ_HIGH_WATER and not self.read_paused:
-                    self.read_paused = True
-                    self.transport.pause_reading()
+                self.flow.buffered(len(data))
         elif state is _State.IDLE:
             self.parser.feed(data)
             self._next_request()
@@ -215,11 +211,7 @@ class HTTPConnection(asyncio.Protocol):
                 continue
             done = cls is EndOfMessage
             if not done:
-                # Everything buffered is consumed: let the client send more.
-                self._unread = 0
-                if self.read_paused:
-                    self.read_paused = False
-                    self.transport.resume_reading()
+                self.flow.consumed()
             if not chunks:
                 return b"", done
             return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), done
@@ -262,9 +254,7 @@ class HTTPConnection(asyncio.Protocol):
                     self._idle()
                     return
                 else:
-                    if self.read_paused:
-                        self.read_paused = False
-                        self.transport.resume_reading()
+                    self.flow.resume()
                     return
         except RequestError:
             self._close()
@@ -272,10 +262,7 @@ class HTTPConnection(asyncio.Protocol):
     def _idle(self) -> None:
         self.cycle = None
         self.state = _State.IDLE
-        self._unread = 0
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.flow.consumed()
         if self.ctx.stopping:
             self._stop_idle()
             return
@@ -346,9 +333,7 @@ class HTTPConnection(asyncio.Protocol):
         if linger and transport.can_write_eof():
             transport.write_eof()
             self.deadline = self.loop.time() + LINGER
-            if self.read_paused:
-                self.read_paused = False
-                transport.resume_reading()
+            self.flow.resume()
         else:
             transport.close()
 
@@ -381,9 +366,7 @@ class HTTPConnection(asyncio.Protocol):
         self.ctx.connections.discard(self)
         self.state = _State.CLOSED  # the transport has a new protocol now
         self.deadline = 0.0
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.flow.resume()
         return self.transport
 
     # -- websocket ------------------------------------------------------------------------------
@@ -415,9 +398,7 @@ class HTTPConnection(asyncio.Protocol):
         self.state = _State.UPGRADED
         self._upgraded_at = time.perf_counter()
         self._upgrade_request = request
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.flow.resume()
         leftover = self.parser.trailing_data()
         if leftover:
             session.data_received(leftover)
