@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gunicorn.asgi.context import WorkerContext
@@ -180,31 +182,34 @@ class H2Protocol(asyncio.Protocol):
     # -- events -------------------------------------------------------------------------------
 
     def _dispatch(self, events: list[Any]) -> None:
-        streams = self.streams
+        handlers = self._HANDLERS
         for ev in events:
-            kind = type(ev)
-            if kind is RequestReady:
-                self._start_stream(ev)
-            elif kind is BodyChunk:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.chunks.append(ev.data)
-                    stream.wake()
-            elif kind is BodyEnd:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    stream.wake()
-            elif kind is StreamGone:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.disconnect()
-            elif kind is WindowChanged:
-                self._wake_blocked()
-            elif kind is ConnectionGone:
-                self.ctx.log.debug("h2 connection from %r ends: %s", self.peer, ev.reason)
-                for stream in list(streams.values()):
-                    stream.disconnect()
+            handlers[type(ev)](self, ev)  # every session event has an entry
+
+    def _on_chunk(self, ev: BodyChunk) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.chunks.append(ev.data)
+            stream.wake()
+
+    def _on_body_end(self, ev: BodyEnd) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.ended = True
+            stream.wake()
+
+    def _on_stream_gone(self, ev: StreamGone) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.disconnect()
+
+    def _on_window(self, ev: WindowChanged) -> None:
+        self._wake_blocked()
+
+    def _on_connection_gone(self, ev: ConnectionGone) -> None:
+        self.ctx.log.debug("h2 connection from %r ends: %s", self.peer, ev.reason)
+        for stream in list(self.streams.values()):
+            stream.disconnect()
 
     def _start_stream(self, ev: RequestReady) -> None:
         ctx = self.ctx
@@ -223,6 +228,16 @@ class H2Protocol(asyncio.Protocol):
             scope["extensions"] = self._extensions
         task = stream.task = self.loop.create_task(stream.run(ctx.app, scope))
         ctx.tasks.add(task)
+
+    # Session event -> handler(self, event).
+    _HANDLERS: Mapping[type[Any], Callable[[H2Protocol, Any], None]] = MappingProxyType({
+        RequestReady: _start_stream,
+        BodyChunk: _on_chunk,
+        BodyEnd: _on_body_end,
+        StreamGone: _on_stream_gone,
+        WindowChanged: _on_window,
+        ConnectionGone: _on_connection_gone,
+    })
 
     def stream_done(self, stream: Stream) -> None:
         """The application of ``stream`` has ended: free the stream, log it."""

@@ -33,6 +33,8 @@ import select
 import ssl
 import threading
 import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gunicorn.http2.request import SWITCHING, upgraded_request
@@ -181,33 +183,49 @@ class H2Driver:
     # -- events (lock held) -------------------------------------------------------------------
 
     def _dispatch(self, events: list[Any]) -> None:
-        streams = self.streams
+        handlers = self._HANDLERS
         for ev in events:
-            kind = type(ev)
-            if kind is RequestReady:
-                stream = streams[ev.stream_id] = Stream(self, ev)
-                self.host.submit(stream.run)
-            elif kind is BodyChunk:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.chunks.append(ev.data)
-                    self.cond.notify_all()
-            elif kind is BodyEnd:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    stream.trailers = ev.trailers
-                    self.cond.notify_all()
-            elif kind is StreamGone:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.gone = True
-                    self.cond.notify_all()
-            elif kind is WindowChanged:
-                self.cond.notify_all()
-            elif kind is ConnectionGone:
-                self.log.debug("h2 connection from %r ends: %s", self.conn.peer, ev.reason)
-                self._abort(ev.reason)
+            handlers[type(ev)](self, ev)  # every session event has an entry
+
+    def _on_request(self, ev: RequestReady) -> None:
+        stream = self.streams[ev.stream_id] = Stream(self, ev)
+        self.host.submit(stream.run)
+
+    def _on_chunk(self, ev: BodyChunk) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.chunks.append(ev.data)
+            self.cond.notify_all()
+
+    def _on_body_end(self, ev: BodyEnd) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.ended = True
+            stream.trailers = ev.trailers
+            self.cond.notify_all()
+
+    def _on_stream_gone(self, ev: StreamGone) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.gone = True
+            self.cond.notify_all()
+
+    def _on_window(self, ev: WindowChanged) -> None:
+        self.cond.notify_all()  # senders waiting for credit look again
+
+    def _on_connection_gone(self, ev: ConnectionGone) -> None:
+        self.log.debug("h2 connection from %r ends: %s", self.conn.peer, ev.reason)
+        self._abort(ev.reason)
+
+    # Session event -> handler(self, event), run with the lock held.
+    _HANDLERS: Mapping[type[Any], Callable[[H2Driver, Any], None]] = MappingProxyType({
+        RequestReady: _on_request,
+        BodyChunk: _on_chunk,
+        BodyEnd: _on_body_end,
+        StreamGone: _on_stream_gone,
+        WindowChanged: _on_window,
+        ConnectionGone: _on_connection_gone,
+    })
 
     # -- socket I/O ---------------------------------------------------------------------------
 
