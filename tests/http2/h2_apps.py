@@ -23,6 +23,8 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Length", str(size))])
         return chunks()
     if path == "/sleep":
+        # The tests wait for this line (the request reached the app) instead of sleeping.
+        print(f"H2-SLEEP-STARTED {query}", file=environ["wsgi.errors"], flush=True)
         time.sleep(float(query or 0.5))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]

@@ -291,7 +291,7 @@ def test_graceful_stop_sends_goaway_and_finishes_in_flight():
     try:
         client = RawClient(server.port)
         client.request(1, "/sleep?1")
-        time.sleep(0.2)  # let the stream reach the application before the signal
+        server.wait_for_log("H2-SLEEP-STARTED 1")  # the stream reached the app
         server.send_signal(signal.SIGTERM)
         # h2's own client stops reading at GOAWAY, so this only checks the GOAWAY; the curl
         # test below checks that the in-flight response still arrives.
@@ -307,7 +307,7 @@ def test_graceful_stop_curl_completes():
     try:
         proc = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
                                  server.url + "/sleep?1"], stdout=subprocess.PIPE)
-        time.sleep(0.3)  # the request must be in flight when the signal arrives
+        server.wait_for_log("H2-SLEEP-STARTED 1")  # in flight when the signal arrives
         server.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
         assert out == b"slept"
