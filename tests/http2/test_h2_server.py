@@ -23,7 +23,8 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 from harness import GunicornServer, run_gunicorn
-from hyperframe.frame import Frame, GoAwayFrame, SettingsFrame
+from hyperframe.frame import GoAwayFrame, SettingsFrame
+from test_h2_session import frames
 
 HERE = Path(__file__).parent
 H2C = ["-k", "gthread", "--threads", "4", "--http-protocols", "h2,h1", "h2_apps:app"]
@@ -330,14 +331,9 @@ def test_h2_only_answers_an_invalid_preface_with_goaway(worker, app, first):
             while chunk := sock.recv(65536):
                 data += chunk
         assert not data.startswith(b"HTTP/")
-        frames = []
-        while data:
-            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
-            frame.parse_body(memoryview(data[9:9 + length]))
-            frames.append(frame)
-            data = data[9 + length:]
-        assert [type(f) for f in frames] == [SettingsFrame, GoAwayFrame]
-        assert frames[1].error_code == ErrorCodes.PROTOCOL_ERROR
+        got = frames(data)
+        assert [type(f) for f in got] == [SettingsFrame, GoAwayFrame]
+        assert got[1].error_code == ErrorCodes.PROTOCOL_ERROR
 
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) missing")
