@@ -42,7 +42,9 @@ class ReadFlow:
     def consumed(self) -> None:
         """Everything buffered has been taken: let the client send more."""
         self._unread = 0
-        self.resume()
+        if self.paused:  # resume(), inlined: this runs after every request
+            self.paused = False
+            self.transport.resume_reading()
 
     def resume(self) -> None:
         """Read again whatever is buffered (closing, lingering, handing the transport over)."""

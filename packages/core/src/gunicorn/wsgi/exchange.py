@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol
 
+from gunicorn.glogging import Logger
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Request
@@ -321,15 +322,22 @@ class ExchangeRunner:
     lives in its :class:`Exchange`, and the request counter goes through the worker's lock.
     """
 
-    __slots__ = ("worker", "cfg", "log", "app", "environ", "max_requests")
+    __slots__ = ("worker", "cfg", "log", "app", "environ", "max_requests", "pre_request",
+                 "post_request", "custom_access")
 
     def __init__(self, worker: Any, environ: EnvironBuilder) -> None:
+        cfg = self.cfg = worker.cfg
         self.worker = worker
-        self.cfg = worker.cfg
         self.log = worker.log
         self.app = worker.wsgi
         self.environ = environ
         self.max_requests = worker.max_requests or 0
+        # The default hooks do nothing: skip building their arguments on every request.
+        self.pre_request = None if is_default_setting(cfg, "pre_request") else cfg.pre_request
+        self.post_request = None if is_default_setting(cfg, "post_request") else cfg.post_request
+        # A logger class overriding access() (statsd counts requests) is called for every
+        # request; the stock one only while its access log is on.
+        self.custom_access = type(self.log).access is not Logger.access
 
     def count_request(self) -> bool:
         """Count one request; False once the worker is stopping (max_requests or a signal)."""
@@ -353,7 +361,10 @@ class ExchangeRunner:
         stream = exchange.stream
         request = exchange.request
         log = self.log
-        info = RequestInfo(request, stream.peer)
+        logs = (self.post_request is not None or self.custom_access
+                or getattr(log, "access_log_enabled", True))
+        pre_request = self.pre_request
+        info = RequestInfo(request, stream.peer) if logs or pre_request is not None else None
         environ: dict[str, Any] = {}
         start = time.perf_counter()
         try:
@@ -362,7 +373,8 @@ class ExchangeRunner:
                                              exchange.send_early_hints)
                 if extra:
                     environ.update(extra)
-                self.cfg.pre_request(self.worker, info)
+                if pre_request is not None:
+                    pre_request(self.worker, info)
                 result = self.app(environ, exchange.start_response)
                 try:
                     exchange.send_result(result)
@@ -390,8 +402,19 @@ class ExchangeRunner:
                               request.method, request.uri)
         finally:
             stream.finished()
+        if not logs:
+            return
         # logger_class and post_request may be user code: a failure must not break the stream.
         elapsed = time.perf_counter() - start
         call_user_hook(log, "access log", log.access, exchange, info, environ, elapsed)
-        call_user_hook(log, "post_request hook", self.cfg.post_request, self.worker, info,
-                       environ, exchange)
+        if self.post_request is not None:
+            call_user_hook(log, "post_request hook", self.post_request, self.worker, info,
+                           environ, exchange)
+
+
+def is_default_setting(cfg: Any, name: str) -> bool:
+    """Is setting ``name`` of ``cfg`` still its registry default (a hook that does nothing)?"""
+    try:
+        return getattr(cfg, name) is cfg.registry.get(name).default
+    except (AttributeError, KeyError):
+        return False
