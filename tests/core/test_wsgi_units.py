@@ -14,8 +14,9 @@ from gunicorn.http.options import ParserOptions
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.connection import Connection
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName, wsgi_path
+from gunicorn.wsgi.exchange import Exchange, ResponseNotStarted
 from gunicorn.wsgi.input import WSGIInput
-from gunicorn.wsgi.response import Response, ResponseNotStarted
+from gunicorn.wsgi.response import HTTP1Stream
 
 
 @pytest.fixture
@@ -172,7 +173,9 @@ def test_wsgi_path_is_latin1():
 def make_response(pair, method="GET", version=(1, 1), keep_alive=True):
     server, client = pair
     conn, _ = make_conn(server)
-    return Response(conn, method, version, keep_alive, DateCache()), client
+    client.sendall(f"{method} / HTTP/{version[0]}.{version[1]}\r\nHost: x\r\n\r\n".encode())
+    request = head_of(conn)
+    return Exchange(HTTP1Stream(conn, request, keep_alive, DateCache()), request), client
 
 
 def received(client):
@@ -193,7 +196,7 @@ def test_head_and_small_body_in_one_send(pair):
     resp.send_result([b"hi"])
     data = received(client)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nhi")
-    assert (resp.status_code, resp.sent, resp.keep_alive) == (200, 2, True)
+    assert (resp.status_code, resp.sent, resp.stream.keep_alive) == (200, 2, True)
 
 
 def test_second_start_response_needs_exc_info(pair):
@@ -255,4 +258,4 @@ def test_http10_without_length_closes(pair):
     resp, client = make_response(pair, version=(1, 0))
     resp.start_response("200 OK", [])
     resp.send_result(iter([b"a", b"b"]))
-    assert received(client).endswith(b"\r\n\r\nab") and resp.keep_alive is False
+    assert received(client).endswith(b"\r\n\r\nab") and resp.stream.keep_alive is False

@@ -17,6 +17,7 @@ from gunicorn.dirty.errors import (
     DirtyWorkerError,
     StashKeyNotFoundError,
 )
+from harness import wait_until
 from test_client_fake_arbiter import FakeArbiter
 
 APP = "t:App"
@@ -185,10 +186,13 @@ def test_concurrent_threads_share_one_connection(client, arbiter):
     assert arbiter.connections == 1
 
 
-def test_short_timeout_thread_does_not_wait_for_a_slow_one(client):
+def test_short_timeout_thread_does_not_wait_for_a_slow_one(client, arbiter):
     slow = threading.Thread(target=client.execute, args=(APP, "sleep", 0.8, "slow"))
     slow.start()
-    time.sleep(0.05)  # let the slow call become the reader
+    # The slow call is on the wire (so its thread is the connection's reader) once the arbiter
+    # has its request.
+    wait_until(lambda: any(r.get("args") == [0.8, "slow"] for r in arbiter.requests),
+               5, message="the slow call at the arbiter")
     started = time.monotonic()
     with pytest.raises(DirtyTimeoutError):
         client.call(APP, "sleep", [1.0, None], timeout=0.1)

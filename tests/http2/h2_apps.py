@@ -23,6 +23,8 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Length", str(size))])
         return chunks()
     if path == "/sleep":
+        # The tests wait for this line (the request reached the app) instead of sleeping.
+        print(f"H2-SLEEP-STARTED {query}", file=environ["wsgi.errors"], flush=True)
         time.sleep(float(query or 0.5))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
@@ -36,6 +38,13 @@ def app(environ, start_response):
         return [b"hinted"]
     if path == "/error":
         raise RuntimeError("secret detail")
+    if path == "/no-start":
+        return [b"never started"]  # PEP 3333: start_response first
+    if path == "/oserror":
+        raise FileNotFoundError("an application error, not a client that left")
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"only5"]
     if path == "/env":
         keys = ("SERVER_PROTOCOL", "wsgi.url_scheme", "HTTP_HOST", "REQUEST_METHOD",
                 "PATH_INFO", "QUERY_STRING", "HTTP_COOKIE", "HTTP_VERSION", "wsgi.multithread")

@@ -250,16 +250,6 @@ def test_untrusted_peer_gets_plain_http1():
         assert curl("--http2", server.url + "/") == "hello 1.1"  # the upgrade is ignored
 
 
-def test_h2_only_rejects_http1_with_400():
-    with GunicornServer(["-k", "asgi", "--http-protocols", "h2", "--http2-cleartext",
-                         "prior-knowledge", "test_h2_asgi_apps:app"], cwd=HERE) as server:
-        assert curl("--http2-prior-knowledge", server.url + "/") == "hello 2"
-        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                              "--http1.1", server.url + "/"], capture_output=True, text=True,
-                             timeout=10).stdout
-        assert out == "400"
-
-
 def test_starlette_over_h2():
     with asgi_server(app="test_h2_asgi_apps:starlette_app") as server:
         with httpx.Client(http2=True, http1=False, base_url=server.url) as client:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +23,8 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 from harness import GunicornServer, run_gunicorn
+from hyperframe.frame import GoAwayFrame, SettingsFrame
+from test_h2_session import frames
 
 HERE = Path(__file__).parent
 H2C = ["-k", "gthread", "--threads", "4", "--http-protocols", "h2,h1", "h2_apps:app"]
@@ -114,6 +118,47 @@ def test_date_server_and_no_exception_text(srv):
     headers = dict(resp.headers)
     assert headers[b":status"] == b"500" and b"server" in headers and b"date" in headers
     assert b"secret" not in client.body(1)
+    client.close()
+
+
+def h2_status(srv, path):
+    client = RawClient(srv.port)
+    try:
+        client.request(1, path)
+        assert client.read_until(client.ended(1))
+        responses = client.of(h2.events.ResponseReceived, 1)
+        return dict(responses[0].headers)[b":status"].decode() if responses else None
+    finally:
+        client.close()
+
+
+def h1_status(srv, path):
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return str(conn.getresponse().status)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("status_of", [h1_status, h2_status], ids=["http1", "http2"])
+def test_one_wsgi_exchange_for_both_protocols(srv, status_of):
+    # The same PEP 3333 rules and error mapping whatever carries the request.
+    before = len(re.findall("ResponseNotStarted", srv.log()))
+    assert status_of(srv, "/no-start") == "500"
+    srv.wait_for_log("ResponseNotStarted", count=before + 1)
+    assert status_of(srv, "/oserror") == "500"  # the app's OSError is no client that left
+    shorts = len(re.findall("body shorter than its Content-Length", srv.log()))
+    with contextlib.suppress(http.client.IncompleteRead):
+        status_of(srv, "/short")
+    srv.wait_for_log("GET /short: body shorter than its Content-Length", count=shorts + 1)
+
+
+def test_short_body_is_reset_not_ended(srv):
+    client = RawClient(srv.port)
+    client.request(1, "/short")
+    assert client.read_until(client.ended(1))
+    assert client.of(h2.events.StreamReset, 1) and not client.of(h2.events.StreamEnded, 1)
     client.close()
 
 
@@ -247,7 +292,7 @@ def test_graceful_stop_sends_goaway_and_finishes_in_flight():
     try:
         client = RawClient(server.port)
         client.request(1, "/sleep?1")
-        time.sleep(0.2)  # let the stream reach the application before the signal
+        server.wait_for_log("H2-SLEEP-STARTED 1")  # the stream reached the app
         server.send_signal(signal.SIGTERM)
         # h2's own client stops reading at GOAWAY, so this only checks the GOAWAY; the curl
         # test below checks that the in-flight response still arrives.
@@ -263,12 +308,32 @@ def test_graceful_stop_curl_completes():
     try:
         proc = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
                                  server.url + "/sleep?1"], stdout=subprocess.PIPE)
-        time.sleep(0.3)  # the request must be in flight when the signal arrives
+        server.wait_for_log("H2-SLEEP-STARTED 1")  # in flight when the signal arrives
         server.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
         assert out == b"slept"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("worker", "app"), [("gthread", "h2_apps:app"),
+                                             ("asgi", "test_h2_asgi_apps:app")])
+@pytest.mark.parametrize("first", [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"PRI * HTTP/1.1\r\n"],
+                         ids=["http1", "bad-preface"])
+def test_h2_only_answers_an_invalid_preface_with_goaway(worker, app, first):
+    # RFC 9113 §3.4: a connection error PROTOCOL_ERROR (never an HTTP/1.1 400), then the close.
+    with GunicornServer(["-k", worker, "--http-protocols", "h2", "--http2-cleartext",
+                         "prior-knowledge", app], cwd=HERE) as server:
+        assert curl("--http2-prior-knowledge", server.url + "/").startswith("hello")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(first)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert not data.startswith(b"HTTP/")
+        got = frames(data)
+        assert [type(f) for f in got] == [SettingsFrame, GoAwayFrame]
+        assert got[1].error_code == ErrorCodes.PROTOCOL_ERROR
 
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) missing")

@@ -269,3 +269,15 @@ def test_scheme_pseudo_header_trusted_only_from_trusted_peers():
         (ready,) = [e for e in server.receive(client.data_to_send(), 0.0)
                     if isinstance(e, RequestReady)]
         assert ready.request.scheme == expected
+
+
+def test_preface_refusal_is_settings_then_goaway_protocol_error():
+    # What an h2-only server tells a cleartext client whose first bytes are no preface.
+    from gunicorn.http2.plugin import PREFACE_REFUSAL
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    events = client.receive_data(PREFACE_REFUSAL)
+    assert [type(e) for e in events] == [h2.events.RemoteSettingsChanged,
+                                         h2.events.ConnectionTerminated]
+    assert events[1].error_code == ErrorCodes.PROTOCOL_ERROR and events[1].last_stream_id == 0

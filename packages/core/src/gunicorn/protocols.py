@@ -12,6 +12,17 @@ one of them in exactly three ways, each checked once, at the start of the connec
 are for proxies and meshes in front of the server, never for the open internet. An untrusted peer
 gets plain HTTP/1.1, byte for byte, with no sniffing.
 
+The decision is made here, once, for every driver (:meth:`ProtocolSet.after_handshake`,
+:meth:`ProtocolSet.first_bytes`, :meth:`ProtocolSet.upgrade`): a driver only moves bytes and
+asks, and never names a protocol. What a protocol needs is declared by its plugin on the
+:class:`ConnectionProtocol` (the fields an ``Upgrade`` request must carry, the bytes a bad
+preface is answered with). The verdict is a :class:`Switch`::
+
+    after_handshake(alpn id)    ──> SWITCH (its protocol) | HTTP1 | REFUSE (no protocol we serve)
+    first_bytes(data, final)    ──> SWITCH | MORE (a preface has begun: read on, within
+                                    PREFACE_BUDGET) | HTTP1 | REFUSE (no preface, no HTTP/1.1)
+    upgrade(request, ...)       ──> the protocol to switch to, or None (serve the request)
+
 The worker then hands the connection to the protocol's driver entry for its concurrency model
 (``threaded`` for gthread, ``asyncio`` for asgi) together with a :class:`Handoff` saying what
 has already been read; from then on the plugin owns the connection. The sync worker offers no
@@ -28,19 +39,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gunicorn.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gunicorn.http.dates import DateCache
     from gunicorn.http.events import Request
+    from gunicorn.http.options import ParserOptions
+    from gunicorn.http.trust import AddressMatcher
     from gunicorn.plugins import PluginManager
+    from gunicorn.wsgi.exchange import ExchangeRunner
 
 H1 = "h1"
 HTTP11_ALPN = "http/1.1"
 # Which distribution provides a protocol token, for the error message when it is missing.
 PROVIDERS: Mapping[str, str] = MappingProxyType({"h2": "gunicorn-http2"})
+
+# Total time a trusted cleartext peer gets to complete a preface it started: one budget for the
+# whole preface (bytes trickled one by one do not extend it), on every driver.
+PREFACE_BUDGET = 1.0
 
 log = logging.getLogger("gunicorn.error")
 
@@ -77,18 +97,36 @@ class ConnectionDriver(Protocol):
         ...
 
 
+class ThreadedHandler(Protocol):
+    """The parts of the gthread worker's request handler a threaded driver may use.
+
+    ``runner`` runs the WSGI application for each request (:mod:`gunicorn.wsgi.exchange`: a
+    driver makes an ``Exchange`` over its own stream and calls ``runner.run``); ``options``,
+    ``forwarded`` (the ``forwarded_allow_ips`` matcher) and ``io_timeout`` are the worker's
+    HTTP policy; ``dates`` formats the Date field.
+    """
+
+    cfg: Any
+    log: Any
+    runner: ExchangeRunner
+    options: ParserOptions
+    forwarded: AddressMatcher
+    io_timeout: float | None
+    dates: DateCache
+
+
 class ThreadedHost(Protocol):
     """What the gthread worker offers a threaded protocol driver.
 
-    ``handler`` is the worker's :class:`~gunicorn.workers.handler.RequestHandler` (``cfg``,
-    ``log``, ``app``, ``environ``, ``dates``, ``worker``, ``io_timeout``). ``submit(job)`` runs
-    ``job()`` on a pool thread. ``adopt(conn, driver)`` has the poller call ``driver.readable()``
-    whenever the socket is readable (level-triggered) and ``driver.tick(now)`` periodically;
-    ``release(conn)`` ends that and frees the connection's ``worker_connections`` slot (the driver
-    closes the socket itself).
+    ``handler`` is described by :class:`ThreadedHandler`. ``submit(job)`` runs ``job()`` on a
+    pool thread. ``adopt(conn, driver)`` has the poller call ``driver.readable()`` whenever the
+    socket is readable (level-triggered) and ``driver.tick(now)`` periodically; ``release(conn)``
+    ends that and frees the connection's ``worker_connections`` slot (the driver closes the socket
+    itself). ``conn`` has ``sock``, ``fd``, ``peer``, ``is_ssl``, ``base_environ``, ``wait()``
+    and ``close()`` (:class:`gunicorn.workers.connection.Connection`).
     """
 
-    handler: Any
+    handler: ThreadedHandler
     keepalive: float
 
     def submit(self, job: Callable[[], None]) -> None: ...
@@ -106,9 +144,11 @@ class ConnectionProtocol:
 
     ``name`` is the token users put in ``http_protocols`` (``"h2"``). ``alpn_id`` selects it in a
     TLS handshake; ``preface`` selects it on a cleartext connection whose first bytes are exactly
-    these (prior knowledge); ``upgrade_token`` selects it from an HTTP/1.1 ``Upgrade`` request.
-    The plugin sets ``preface`` and ``upgrade_token`` only when its own settings enable them, so
-    the core needs no knowledge of those settings. ``threaded(host, conn, handoff)`` takes over a
+    these (prior knowledge); ``upgrade_token`` selects it from an HTTP/1.1 ``Upgrade`` request
+    that carries every field in ``upgrade_requires``. ``preface_refusal`` answers a cleartext
+    connection whose first bytes are no preface when HTTP/1.1 is not offered. The plugin sets
+    ``preface`` and ``upgrade_token`` only when its own settings enable them, so the core needs
+    no knowledge of those settings. ``threaded(host, conn, handoff)`` takes over a
     gthread connection; ``asyncio(host, transport, handoff)`` returns the ``asyncio.Protocol``
     that takes over an asgi connection. Either may be None when the plugin lacks that driver.
     """
@@ -119,6 +159,34 @@ class ConnectionProtocol:
     upgrade_token: str | None = None
     threaded: ThreadedEntry | None = None
     asyncio: AsyncioEntry | None = None
+    # Request fields (upper-case names) an Upgrade request must carry to switch (else it is
+    # served as HTTP/1.1), and what a cleartext connection whose first bytes are no preface is
+    # told before the close when HTTP/1.1 is not offered (b"": nothing).
+    upgrade_requires: tuple[str, ...] = ()
+    preface_refusal: bytes = b""
+
+
+class Route(Enum):
+    """What a connection does next, as :class:`ProtocolSet` decides it."""
+
+    HTTP1 = "http1"  # serve HTTP/1.1 (with the bytes read so far)
+    SWITCH = "switch"  # hand the connection to the protocol's driver
+    MORE = "more"  # a preface has begun: read more (within PREFACE_BUDGET)
+    REFUSE = "refuse"  # send ``refusal`` (maybe nothing), then close
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A decision of :class:`ProtocolSet`: the route, its protocol (SWITCH), its bytes (REFUSE)."""
+
+    route: Route
+    protocol: ConnectionProtocol | None = None
+    refusal: bytes = b""
+
+
+HTTP1 = Switch(Route.HTTP1)
+MORE = Switch(Route.MORE)
+CLOSE = Switch(Route.REFUSE)
 
 
 class ProtocolSet:
@@ -155,6 +223,52 @@ class ProtocolSet:
     def __bool__(self) -> bool:
         return bool(self.protocols)
 
+    # -- the switch policy (one for every driver) -----------------------------------------------
+
+    def after_handshake(self, alpn_id: str | None) -> Switch:
+        """The TLS handshake chose ``alpn_id`` (None: the client offered none we know)."""
+        proto = self.by_alpn.get(alpn_id) if alpn_id else None
+        if proto is not None:
+            return Switch(Route.SWITCH, proto)
+        return HTTP1 if self.h1 else CLOSE  # no protocol we serve: nothing to say in it
+
+    def sniffs(self, *, is_ssl: bool, trusted: bool) -> bool:
+        """Are the first bytes of this connection matched against the prefaces?"""
+        return bool(self.prefaces) and not is_ssl and trusted
+
+    def first_bytes(self, data: bytes, *, final: bool) -> Switch:
+        """The first bytes of a sniffed connection; ``final``: no more will come (EOF, or the
+        PREFACE_BUDGET ran out), so a preface begun but not finished is no preface."""
+        proto, partial = self.sniff(data)
+        if proto is not None:
+            return Switch(Route.SWITCH, proto)
+        if partial and not final:
+            return MORE
+        if self.h1:
+            return HTTP1
+        if not data:
+            return CLOSE  # the peer said nothing: nothing to answer
+        # RFC 9113 §3.4: an invalid preface is a connection error; the protocol says how.
+        return Switch(Route.REFUSE, refusal=self.prefaces[0][1].preface_refusal)
+
+    def upgrade(self, request: Request, *, is_ssl: bool, trusted: bool
+                ) -> ConnectionProtocol | None:
+        """The protocol an HTTP/1.1 ``Upgrade`` request switches to, or None to serve it.
+
+        Only from a trusted cleartext peer, on a request without a body (so it is read whole
+        before the switch, RFC 9110 §7.8), carrying the fields the protocol requires.
+        """
+        proto = self.for_upgrade(request.upgrade)
+        if proto is None or is_ssl or request.chunked or (request.content_length or 0) > 0 \
+                or not trusted:
+            return None
+        for name in proto.upgrade_requires:
+            if request.header(name) is None:
+                return None
+        return proto
+
+    # -- lookups --------------------------------------------------------------------------------
+
     def sniff(self, data: bytes) -> tuple[ConnectionProtocol | None, bool]:
         """Match the first bytes of a cleartext connection against the prefaces.
 
@@ -178,6 +292,13 @@ class ProtocolSet:
             if proto is not None:
                 return proto
         return None
+
+
+def hand_over(transport: Any, proto: ConnectionProtocol, host: Any, handoff: Handoff) -> None:
+    """Give an asyncio ``transport`` to ``proto``'s asyncio driver for good (the caller has
+    left the worker's connection set; the new protocol takes the slot over)."""
+    assert proto.asyncio is not None
+    transport.set_protocol(proto.asyncio(host, transport, handoff))
 
 
 def provided(cfg: Any, plugins: PluginManager) -> list[ConnectionProtocol]:

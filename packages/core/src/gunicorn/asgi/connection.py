@@ -8,10 +8,10 @@ States (anything else is a bug)::
       |                 \\--keep-alive refused, error--> CLOSING (write_eof, linger) --> CLOSED
       \\--websocket upgrade--> UPGRADED (bytes go to the WebSocketSession) --> CLOSED
 
-Flow control: while a request body is not consumed by the application, bytes keep landing in the
-parser's buffer; past ``READ_HIGH_WATER`` unread bytes reading is paused and resumes as soon as
-``receive()`` has taken everything buffered. The same bound holds pipelined requests back while
-a response is being produced. In the other direction ``pause_writing`` makes ``send()`` await
+Flow control (:class:`~gunicorn.asgi.flow.ReadFlow`): while a request body is not consumed by
+the application, bytes keep landing in the parser's buffer; past ``READ_HIGH_WATER`` unread bytes
+reading is paused and resumes as soon as ``receive()`` has taken everything buffered. The same
+bound holds pipelined requests back while a response is being produced. In the other direction ``pause_writing`` makes ``send()`` await
 ``drain()`` after its write, so a client that stops reading suspends the application.
 
 Deadlines (``deadline``, checked by the worker's periodic sweep, not by a timer per request):
@@ -28,21 +28,21 @@ import time
 from enum import Enum
 from typing import Any
 
-from gunicorn.asgi.context import FIRST_REQUEST_WAIT, AccessRecord, WorkerContext
+from gunicorn.asgi.context import AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
+from gunicorn.asgi.flow import ReadFlow
 from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import Address, socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import IncompleteRequest, RequestError
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage, Request
 from gunicorn.http.parser import RequestParser
+from gunicorn.http.persistence import DRAIN_LIMIT, FIRST_REQUEST_WAIT
 from gunicorn.http.writer import error_response
+from gunicorn.protocols import Handoff, hand_over
 
-READ_HIGH_WATER = 65536
 # One http.request message carries at most this much body (more stays for the next receive()).
 RECEIVE_MAX = 1 << 20
-# Unread body discarded after the response to keep the connection (as the WSGI handler does).
-DRAIN_LIMIT = 64 * 1024
 # How long a closing connection keeps reading (and discarding) after its last response, so that
 # the kernel does not answer unread request bytes with a RST that destroys the response.
 LINGER = 1.0
@@ -63,8 +63,8 @@ class HTTPConnection(asyncio.Protocol):
     """Serves the HTTP/1.1 requests of one client, one :class:`RequestCycle` at a time."""
 
     __slots__ = ("ctx", "loop", "transport", "parser", "peer", "client", "server", "state",
-                 "cycle", "deadline", "made", "session", "write_paused", "read_paused",
-                 "_unread", "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
+                 "cycle", "deadline", "made", "session", "write_paused", "flow",
+                 "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
                  "_upgrade_request", "_out_mark", "_out_moved")
 
     def __init__(self, ctx: WorkerContext) -> None:
@@ -81,8 +81,7 @@ class HTTPConnection(asyncio.Protocol):
         self.made = False
         self.session: Any = None
         self.write_paused = False
-        self.read_paused = False
-        self._unread = 0
+        self.flow = ReadFlow()
         self._drained = 0
         self._head_started = False
         self._drain_waiter = DrainWaiter(ctx.loop)
@@ -95,7 +94,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         self.made = True
-        self.transport = transport
+        self.transport = self.flow.transport = transport
         ctx = self.ctx
         peer = self.peer = transport.get_extra_info("peername")
         self.client = socket_address(peer)
@@ -117,10 +116,7 @@ class HTTPConnection(asyncio.Protocol):
             if cycle is not None and cycle.waiting and not cycle.body_done:
                 cycle.wake()
             else:
-                self._unread += len(data)
-                if self._unread > READ_HIGH_WATER and not self.read_paused:
-                    self.read_paused = True
-                    self.transport.pause_reading()
+                self.flow.buffered(len(data))
         elif state is _State.IDLE:
             self.parser.feed(data)
             self._next_request()
@@ -227,11 +223,7 @@ class HTTPConnection(asyncio.Protocol):
                 continue
             done = cls is EndOfMessage
             if not done:
-                # Everything buffered is consumed: let the client send more.
-                self._unread = 0
-                if self.read_paused:
-                    self.read_paused = False
-                    self.transport.resume_reading()
+                self.flow.consumed()
             if not chunks:
                 return b"", done
             return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), done
@@ -274,9 +266,7 @@ class HTTPConnection(asyncio.Protocol):
                     self._idle()
                     return
                 else:
-                    if self.read_paused:
-                        self.read_paused = False
-                        self.transport.resume_reading()
+                    self.flow.resume()
                     return
         except RequestError:
             self._close()
@@ -284,10 +274,7 @@ class HTTPConnection(asyncio.Protocol):
     def _idle(self) -> None:
         self.cycle = None
         self.state = _State.IDLE
-        self._unread = 0
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.flow.consumed()
         if self.ctx.stopping:
             self._stop_idle()
             return
@@ -359,9 +346,7 @@ class HTTPConnection(asyncio.Protocol):
             transport.write_eof()
             self._watch_output()
             self.deadline = self.loop.time() + LINGER
-            if self.read_paused:
-                self.read_paused = False
-                transport.resume_reading()
+            self.flow.resume()
         else:
             transport.close()  # asyncio writes what it still holds first
             self._watch_output()
@@ -423,6 +408,16 @@ class HTTPConnection(asyncio.Protocol):
         if self.state is not _State.CLOSED:
             self.transport.abort()
 
+    def detach(self) -> Any:
+        """Give the transport up to another protocol (an ``Upgrade`` switch) and return it:
+        this connection leaves the worker's set (the new protocol takes its slot over), has no
+        deadline, and reading is on again for the new owner."""
+        self.ctx.connections.discard(self)
+        self.state = _State.CLOSED  # the transport has a new protocol now
+        self.deadline = 0.0
+        self.flow.resume()
+        return self.transport
+
     # -- websocket ------------------------------------------------------------------------------
 
     def _upgrade(self, request: Request) -> bool:
@@ -430,10 +425,11 @@ class HTTPConnection(asyncio.Protocol):
         to serve the request as HTTP."""
         ctx = self.ctx
         if ctx.protocols is not None:
-            from gunicorn.asgi.switch import upgrade  # circular at module level
-
-            if upgrade(self, request):
-                self.state = _State.CLOSED  # the transport has a new protocol now
+            proto = ctx.protocols.upgrade(request, is_ssl=ctx.is_ssl,
+                                          trusted=ctx.forwarded.allows(self.peer))
+            if proto is not None:
+                handoff = Handoff("upgrade", self.parser.trailing_data(), request)
+                hand_over(self.detach(), proto, ctx, handoff)
                 return True
         try:
             # Lazy: wsproto is an optional dependency (the asgi extra).
@@ -451,9 +447,7 @@ class HTTPConnection(asyncio.Protocol):
         self.state = _State.UPGRADED
         self._upgraded_at = time.perf_counter()
         self._upgrade_request = request
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.flow.resume()
         leftover = self.parser.trailing_data()
         if leftover:
             session.data_received(leftover)

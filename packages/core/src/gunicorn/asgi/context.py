@@ -16,10 +16,7 @@ from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.instrument.request_id import RequestIds
-from gunicorn.workers.handler import RequestInfo
-
-# A new connection gets this long to send its first request, whatever keepalive says.
-FIRST_REQUEST_WAIT = 5.0
+from gunicorn.wsgi.exchange import RequestInfo
 
 _PROTOCOLS: Mapping[tuple[int, int], str] = MappingProxyType(
     {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"})

@@ -28,7 +28,7 @@ from typing import Any
 from gunicorn.asgi.errors import ClientDisconnected, ProtocolViolation
 from gunicorn.asgi.scope import request_id_of
 from gunicorn.http.events import Request
-from gunicorn.workers.handler import RequestInfo
+from gunicorn.wsgi.exchange import RequestInfo
 
 PATHSEND_BLOCK = 65536
 

@@ -8,11 +8,13 @@ protocol at its start, in one of three ways::
     TLS, ALPN id of a plugin protocol ─────────> its driver (Handoff "alpn")
     cleartext, trusted peer, first bytes ──────> a preface: its driver (Handoff "preface");
                                                  else HTTP/1.1 with the bytes read so far
-    HTTP/1.1 request, trusted, no body, Upgrade > its driver (Handoff "upgrade"), through
-                                                 :func:`upgrade`, called by HTTPConnection
+                                                 (no h1 offered: the refusal, then close)
+    HTTP/1.1 request, trusted, no body, Upgrade > its driver (Handoff "upgrade"): decided by
+                                                 HTTPConnection, which ``detach()``es itself
 
 A driver entry is ``proto.asyncio(ctx, transport, handoff)``: it returns a started
-``asyncio.Protocol``, which the transport is then switched to. The connection keeps its
+``asyncio.Protocol``, which the transport is then switched to
+(:func:`gunicorn.protocols.hand_over`). The connection keeps its
 ``worker_connections`` slot: the new protocol replaces the old one in ``ctx.connections`` and
 calls ``ctx.connection_closed`` when it ends.
 """
@@ -23,19 +25,15 @@ import asyncio
 from typing import Any
 
 from gunicorn.asgi.connection import HTTPConnection
-from gunicorn.asgi.context import FIRST_REQUEST_WAIT, WorkerContext
-from gunicorn.http.events import Request
-from gunicorn.http.writer import error_response
-from gunicorn.protocols import ConnectionProtocol, Handoff
-
-# Total time a trusted cleartext peer gets to complete a preface it started (bytes trickled one
-# by one do not extend it), as on the threaded workers.
-PREFACE_BUDGET = 1.0
+from gunicorn.asgi.context import WorkerContext
+from gunicorn.http.persistence import FIRST_REQUEST_WAIT
+from gunicorn.protocols import PREFACE_BUDGET, Handoff, Route, Switch, hand_over
 
 
 class ConnectionStart(asyncio.Protocol):
     """The first moments of a connection on a worker offering plugin protocols: ALPN or the
-    preface decides who serves it, then the transport is handed over for good."""
+    preface decides who serves it (the policy is :class:`gunicorn.protocols.ProtocolSet`'s),
+    then the transport is handed over for good."""
 
     __slots__ = ("ctx", "transport", "made", "deadline", "_buf", "_timer")
 
@@ -57,17 +55,18 @@ class ConnectionStart(asyncio.Protocol):
         if ctx.is_ssl:
             ssl_object = transport.get_extra_info("ssl_object")
             chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-            proto = pset.by_alpn.get(chosen) if chosen else None
-            if proto is not None:
-                self._switch(proto, Handoff("alpn"))
-            elif pset.h1:
+            switch = pset.after_handshake(chosen)
+            if switch.route is Route.SWITCH:
+                self._switch(switch, Handoff("alpn"))
+            elif switch.route is Route.HTTP1:
                 self._http1()
             else:
                 ctx.log.debug("closing %r: no ALPN protocol we serve (%r)",
                               transport.get_extra_info("peername"), chosen)
                 transport.close()
             return
-        if not pset.prefaces or not ctx.forwarded.allows(transport.get_extra_info("peername")):
+        if not pset.sniffs(is_ssl=False,
+                           trusted=ctx.forwarded.allows(transport.get_extra_info("peername"))):
             self._http1()  # untrusted peers get HTTP/1.1 byte for byte, no sniffing
             return
         self.deadline = ctx.loop.time() + max(ctx.keepalive, FIRST_REQUEST_WAIT)
@@ -76,14 +75,14 @@ class ConnectionStart(asyncio.Protocol):
         ctx = self.ctx
         assert ctx.protocols is not None
         buf = self._buf = self._buf + data
-        proto, partial = ctx.protocols.sniff(buf)
-        if proto is not None:
-            self._switch(proto, Handoff("preface", buf))
-        elif not partial:
-            self._fallback()
+        switch = ctx.protocols.first_bytes(buf, final=False)
+        if switch.route is Route.SWITCH:
+            self._switch(switch, Handoff("preface", buf))
+        elif switch.route is not Route.MORE:
+            self._settle(switch)
         elif self._timer is None:
             self.deadline = 0.0
-            self._timer = ctx.loop.call_later(PREFACE_BUDGET, self._fallback)
+            self._timer = ctx.loop.call_later(PREFACE_BUDGET, self._budget_spent)
 
     def eof_received(self) -> bool | None:
         return None  # as on HTTP/1.1, a half-close counts as gone
@@ -108,18 +107,25 @@ class ConnectionStart(asyncio.Protocol):
 
     # -- decisions ------------------------------------------------------------------------------
 
-    def _fallback(self) -> None:
-        """The bytes are no preface (or it did not complete in time): HTTP/1.1, or 400."""
+    def _budget_spent(self) -> None:
+        """A preface began but did not complete in time: it is no preface."""
+        self._timer = None
+        assert self.ctx.protocols is not None
+        self._settle(self.ctx.protocols.first_bytes(self._buf, final=True))
+
+    def _settle(self, switch: Switch) -> None:
+        """The bytes are no preface: HTTP/1.1 with them, or the refusal and a close."""
         self._cancel_timer()
-        ctx = self.ctx
-        assert ctx.protocols is not None
-        if self.transport.is_closing():
+        transport = self.transport
+        if transport.is_closing():
             return
-        if not ctx.protocols.h1:
-            self.transport.write(error_response(400, "Bad Request", date=ctx.dates.get()))
-            self.transport.close()
+        if switch.route is Route.HTTP1:
+            self._http1(self._buf)
             return
-        self._http1(self._buf)
+        self.ctx.log.debug("closing %r: no protocol preface", transport.get_extra_info("peername"))
+        if switch.refusal:
+            transport.write(switch.refusal)
+        transport.close()
 
     def _http1(self, data: bytes = b"") -> None:
         conn = HTTPConnection(self.ctx)
@@ -129,41 +135,13 @@ class ConnectionStart(asyncio.Protocol):
         if data:
             conn.data_received(data)
 
-    def _switch(self, proto: ConnectionProtocol, handoff: Handoff) -> None:
+    def _switch(self, switch: Switch, handoff: Handoff) -> None:
         self._cancel_timer()
         self.ctx.connections.discard(self)
-        take_over(self.ctx, self.transport, proto, handoff)
+        assert switch.protocol is not None
+        hand_over(self.transport, switch.protocol, self.ctx, handoff)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-def take_over(ctx: WorkerContext, transport: Any, proto: ConnectionProtocol,
-              handoff: Handoff) -> None:
-    """Hand ``transport`` to ``proto``'s asyncio driver (the caller left ctx.connections)."""
-    assert proto.asyncio is not None
-    transport.set_protocol(proto.asyncio(ctx, transport, handoff))
-
-
-def upgrade(conn: HTTPConnection, request: Request) -> bool:
-    """``Upgrade: <token>`` for a plugin protocol from a trusted cleartext peer on a request
-    without a body (so the request is complete before the switch, RFC 9110 §7.8). True when
-    the connection was handed over (``conn`` must then do nothing more)."""
-    ctx = conn.ctx
-    pset = ctx.protocols
-    proto = pset.for_upgrade(request.upgrade) if pset is not None else None
-    if proto is None or ctx.is_ssl or request.chunked or (request.content_length or 0) > 0 \
-            or not ctx.forwarded.allows(conn.peer):
-        return False
-    if proto.name == "h2" and request.header("HTTP2-SETTINGS") is None:
-        return False  # RFC 7540 §3.2.1: exactly one HTTP2-Settings field is required
-    transport = conn.transport
-    ctx.connections.discard(conn)
-    conn.deadline = 0.0
-    if conn.read_paused:
-        conn.read_paused = False
-        transport.resume_reading()
-    take_over(ctx, transport, proto, Handoff("upgrade", conn.parser.trailing_data(), request))
-    return True

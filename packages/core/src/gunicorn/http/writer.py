@@ -21,9 +21,11 @@ from enum import Enum
 
 from gunicorn.http.dates import http_date
 from gunicorn.http.errors import InvalidResponseHeader
+from gunicorn.http.fields import TCHAR
 from gunicorn.version import SERVER_SOFTWARE
 
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.1 field names are tokens: the request parser's character class, for str names.
+_TOKEN_RE = re.compile(f"[{TCHAR.decode('ascii')}]+")
 # RFC 9110 §5.5 field-value chars; the upper bound \xff also guarantees latin-1 encodability.
 _VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 _STATUS_RE = re.compile(r"([1-9][0-9]{2})(?: ([ \t\x21-\x7e\x80-\xff]*))?")
@@ -40,8 +42,13 @@ class _Framing(Enum):
     CLOSE = 4     # HTTP/1.0 without Content-Length: the body ends when the connection does
 
 
-def _header_lines(headers: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Validate application headers; return (name, lower-name, value) triples."""
+def field_lines(headers: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Validate response fields (RFC 9110 §5: token names, field-value characters).
+
+    Returns ``(name, lower-case name, value without surrounding blanks)`` triples; raises
+    InvalidResponseHeader naming the first bad pair. Every protocol's responses (and HTTP/2
+    trailers) are checked by this one rule.
+    """
     out = []
     for item in headers:
         try:
@@ -61,6 +68,60 @@ def _status_text(match: re.Match[str]) -> str:
     return match.group(0) if match.group(2) is not None else f"{match.group(1)} "
 
 
+def _content_length(value: str, previous: str | None) -> bool:
+    """Check one Content-Length value; False when it repeats ``previous`` (drop the copy)."""
+    if _DIGITS_RE.fullmatch(value) is None:
+        raise InvalidResponseHeader(f"invalid Content-Length {value!r}")
+    if previous is None:
+        return True
+    if int(value) != int(previous):
+        raise InvalidResponseHeader("conflicting Content-Length headers")
+    return False
+
+
+def check_head(status: str, headers: list[tuple[str, str]]
+               ) -> tuple[int, list[tuple[str, str, str]], int | None]:
+    """Validate a final response head by the rules of :meth:`ResponseFramer.start`, for a
+    protocol that frames it differently (HTTP/2).
+
+    Returns the status code, the :func:`field_lines` triples (a repeated, equal Content-Length
+    left out) and the Content-Length (None when absent). Raises InvalidResponseHeader.
+    """
+    match = _STATUS_RE.fullmatch(status) if isinstance(status, str) else None
+    if match is None:
+        raise InvalidResponseHeader(f"invalid status {status!r}")
+    triples = field_lines(headers)
+    length: str | None = None
+    out = []
+    for triple in triples:
+        if triple[1] == "content-length":
+            if not _content_length(triple[2], length):
+                continue
+            length = triple[2]
+        out.append(triple)
+    return int(match.group(1)), out, None if length is None else int(length)
+
+
+def _informational(status: str) -> re.Match[str]:
+    match = _STATUS_RE.fullmatch(status) if isinstance(status, str) else None
+    if match is None or not 100 <= int(match.group(1)) < 200 or match.group(1) == "101":
+        raise InvalidResponseHeader(f"not an informational status: {status!r}")
+    return match
+
+
+def check_informational(status: str, headers: list[tuple[str, str]]
+                        ) -> tuple[int, list[tuple[str, str, str]]]:
+    """Validate an interim (1xx, not 101) response head; the code and :func:`field_lines`."""
+    return int(_informational(status).group(1)), field_lines(headers)
+
+
+def accepts_trailers(te: str | None) -> bool:
+    """RFC 9110 §6.5.1: trailers go only to a client that said ``TE: trailers``."""
+    if not te:
+        return False
+    return "trailers" in (token.strip().lower() for token in te.split(","))
+
+
 def _encode_headers(lines: list[str]) -> bytes:
     return "".join(lines).encode("latin-1")
 
@@ -74,7 +135,8 @@ class ResponseFramer:
     """
 
     __slots__ = ("_method", "_version", "_keep_alive", "_framing", "_remaining", "_finished",
-                 "status_code", "body_bytes", "headers_sent", "body_dropped", "upgraded")
+                 "status_code", "content_length", "body_bytes", "headers_sent", "body_dropped",
+                 "upgraded")
 
     def __init__(self, method: str, version: tuple[int, int], keep_alive: bool) -> None:
         self._method = method
@@ -84,6 +146,7 @@ class ResponseFramer:
         self._remaining = 0
         self._finished = False
         self.status_code: int | None = None
+        self.content_length: int | None = None  # of a body that may be sent, once started
         self.body_bytes = 0            # body payload bytes written, for the access log
         self.headers_sent = False
         self.body_dropped = False      # the app wrote a body the status / method forbids
@@ -105,11 +168,8 @@ class ResponseFramer:
         """
         if self.headers_sent:
             raise RuntimeError("informational response after the final response head")
-        match = _STATUS_RE.fullmatch(status)
-        if match is None or not 100 <= int(match.group(1)) < 200 or match.group(1) == "101":
-            raise InvalidResponseHeader(f"not an informational status: {status!r}")
-        lines = [f"HTTP/1.1 {_status_text(match)}\r\n"]
-        for name, _, value in _header_lines(headers):
+        lines = [f"HTTP/1.1 {_status_text(_informational(status))}\r\n"]
+        for name, _, value in field_lines(headers):
             lines.append(f"{name}: {value}\r\n")
         lines.append("\r\n")
         if self._version < (1, 1):
@@ -129,18 +189,14 @@ class ResponseFramer:
         if match is None:
             raise InvalidResponseHeader(f"invalid status {status!r}")
         code = int(match.group(1))
-        triples = _header_lines(headers)
+        triples = field_lines(headers)
         keep_alive = self._keep_alive
         content_length: str | None = None
         upgrade = connection_upgrade = False
         out: list[str] = []
         for name, lower, value in triples:
             if lower == "content-length":
-                if _DIGITS_RE.fullmatch(value) is None:
-                    raise InvalidResponseHeader(f"invalid Content-Length {value!r}")
-                if content_length is not None:
-                    if int(value) != int(content_length):
-                        raise InvalidResponseHeader("conflicting Content-Length headers")
+                if not _content_length(value, content_length):
                     continue
                 content_length = value
             elif lower in _DROPPED:
@@ -162,7 +218,7 @@ class ResponseFramer:
             framing = _Framing.NONE
         elif content_length is not None:
             framing = _Framing.LENGTH
-            self._remaining = int(content_length)
+            self._remaining = self.content_length = int(content_length)
         elif self._version >= (1, 1):
             framing = _Framing.CHUNKED
             out.append("Transfer-Encoding: chunked\r\n")
@@ -219,7 +275,7 @@ class ResponseFramer:
         self._finished = True
         if self._framing is _Framing.CHUNKED:
             lines = ["0\r\n"]
-            for name, _, value in _header_lines(trailers or []):
+            for name, _, value in field_lines(trailers or []):
                 lines.append(f"{name}: {value}\r\n")
             lines.append("\r\n")
             return _encode_headers(lines)

@@ -36,6 +36,7 @@ from gunicorn.http.errors import IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage
 from gunicorn.workers.output import SENDFILE_BLOCK, OutputBudget, PendingOutput
 from gunicorn.workers.output import WOULD_BLOCK as _WOULD_BLOCK
+from gunicorn.wsgi.exchange import ClientGone
 
 RECV_SIZE = 65536
 
@@ -57,7 +58,7 @@ def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
         raise
 
 
-class ConnectionLost(OSError):
+class ConnectionLost(ClientGone):
     """Writing to the peer failed: it closed, reset, or stopped reading."""
 
 

@@ -1,17 +1,19 @@
-"""The request-handling core shared by the sync and gthread drivers.
+"""The HTTP/1.1 connection core shared by the sync and gthread drivers.
 
 A driver accepts sockets and decides *when* a connection is served; this module decides *how*:
 
     accept ──> RequestHandler.connection(sock, peer) ──> Connection
                                                             │
     driver ──> RequestHandler.serve(conn, idle_timeout) ────┤ per request:
-                 │                                          │  parse head -> environ -> app ->
-                 └── PARK: idle keep-alive, give it back    │  response -> access log -> drain
+                 │                                          │  parse head -> HTTP1Stream ->
+                 └── PARK: idle keep-alive, give it back    │  the WSGI exchange -> drain
                      to the poller; CLOSED: socket closed   ▼
 
-Errors: a request the parser rejects gets its HTTPError status (``error_response``) and the
-connection closes; an application exception gets a bare 500 (never the exception text) unless the
-response had started, in which case the connection just closes. Either way the worker goes on.
+Running the application is the protocol-independent :mod:`gunicorn.wsgi.exchange` (HTTP/2
+streams use the same ``runner``). Errors: a request the parser rejects gets its HTTPError
+status (``error_response``) and the connection closes; an application exception gets a bare
+500 (never the exception text) unless the response had started, in which case the connection
+just closes. Either way the worker goes on.
 """
 
 from __future__ import annotations
@@ -22,30 +24,18 @@ import time
 from typing import Any
 
 from gunicorn import tls
-from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.errors import HTTPError, IncompleteRequest
 from gunicorn.http.events import NEED_DATA, Request
+from gunicorn.http.persistence import DRAIN_LIMIT
 from gunicorn.http.select import ParserFactory
 from gunicorn.http.writer import error_response
-from gunicorn.protocols import Handoff, ProtocolSet
+from gunicorn.protocols import PREFACE_BUDGET, Handoff, ProtocolSet, Route, Switch
 from gunicorn.workers.connection import Connection, ConnectionLost
-from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
+from gunicorn.wsgi.environ import EnvironBuilder
 from gunicorn.wsgi.errorlog import ErrorLogStream
-from gunicorn.wsgi.input import WSGIInput
-from gunicorn.wsgi.response import Response
-
-# gthread-compatible bound on the unread body drained before reusing a connection.
-DRAIN_LIMIT = 64 * 1024
-# Total time a trusted cleartext peer gets to complete a protocol preface it started.
-PREFACE_BUDGET = 1.0
-
-
-class InvalidPreface(HTTPError):
-    """A trusted cleartext peer sent neither a protocol preface nor (h1 disabled) HTTP/1.1."""
-
-    status = 400
-    reason = "Bad Request"
+from gunicorn.wsgi.exchange import Exchange, ExchangeRunner
+from gunicorn.wsgi.response import HTTP1Stream
 
 
 class Outcome(enum.Enum):
@@ -54,29 +44,6 @@ class Outcome(enum.Enum):
     PARK = "park"  # idle keep-alive connection: wait for its next request elsewhere
     CLOSED = "closed"  # the socket is closed
     DETACHED = "detached"  # a protocol driver (HTTP/2) owns the connection now
-
-
-class RequestInfo:
-    """The ``req`` given to pre_request/post_request hooks and the access log.
-
-    A thin view of the parser's :class:`~gunicorn.http.events.Request` plus the peer address.
-    """
-
-    __slots__ = ("request", "peer_addr")
-
-    def __init__(self, request: Request, peer_addr: Any) -> None:
-        self.request = request
-        self.peer_addr = peer_addr
-
-    method = property(lambda self: self.request.method)
-    uri = property(lambda self: self.request.uri)
-    path = property(lambda self: self.request.path)
-    query = property(lambda self: self.request.query)
-    fragment = property(lambda self: self.request.fragment)
-    version = property(lambda self: self.request.version)
-    headers = property(lambda self: self.request.headers)
-    scheme = property(lambda self: self.request.scheme)
-    remote_addr = property(lambda self: self.peer_addr)
 
 
 class RequestHandler:
@@ -89,10 +56,8 @@ class RequestHandler:
     def __init__(self, worker: Any, *, multithread: bool, keepalive: bool,
                  io_timeout: float | None, protocols: ProtocolSet | None = None,
                  host: Any = None) -> None:
-        self.worker = worker
         cfg = self.cfg = worker.cfg
         self.log = worker.log
-        self.app = worker.wsgi
         self.keepalive = keepalive
         self.io_timeout = io_timeout
         self.parsers = ParserFactory(cfg)
@@ -100,6 +65,8 @@ class RequestHandler:
         self.forwarded = self.parsers.forwarded
         self.environ = EnvironBuilder(cfg, multithread=multithread,
                                       errors=ErrorLogStream(self.log))
+        # Runs the application for every request, whatever protocol carries it (HTTP/2 too).
+        self.runner = ExchangeRunner(worker, self.environ)
         # Protocols from plugins (gunicorn.protocols) and the driver host they are handed to;
         # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
         self.protocols = protocols if protocols else None
@@ -107,7 +74,6 @@ class RequestHandler:
         self.ssl_context = (tls.ssl_context(cfg, protocols.alpn if self.protocols else None)
                             if cfg.is_ssl else None)
         self.sendfile = bool(cfg.sendfile)
-        self.max_requests = worker.max_requests or 0
         self.dates = DateCache()  # races between threads are benign: both values are "now"
 
     # -- connections --------------------------------------------------------------------------
@@ -141,8 +107,8 @@ class RequestHandler:
                 switched = self._switch_alpn(conn)
                 if switched is not None:
                     return switched
-        elif fresh and self.protocols is not None and self.protocols.prefaces \
-                and not conn.is_ssl and self.forwarded.allows(conn.peer):
+        elif fresh and self.protocols is not None and self.protocols.sniffs(
+                is_ssl=conn.is_ssl, trusted=self.forwarded.allows(conn.peer)):
             switched = self._sniff(conn)
             if switched is not None:
                 return switched
@@ -181,22 +147,21 @@ class RequestHandler:
         conn.handshaken = True
         return True
 
-    # -- protocol switches (gunicorn.protocols) -------------------------------------------------
+    # -- protocol switches (the policy is gunicorn.protocols') ---------------------------------
 
     def _switch_alpn(self, conn: Connection) -> Outcome | None:
         """After the TLS handshake: hand the connection to the protocol the client chose."""
         protocols = self.protocols
         assert protocols is not None
         chosen = conn.sock.selected_alpn_protocol()  # type: ignore[attr-defined]
-        proto = protocols.by_alpn.get(chosen) if chosen else None
-        if proto is not None and proto.threaded is not None:
-            proto.threaded(self.host, conn, Handoff("alpn"))
-            return Outcome.DETACHED
-        if not protocols.h1:
-            self.log.debug("closing %r: no ALPN protocol we serve (%r)", conn.peer, chosen)
-            conn.close()
-            return Outcome.CLOSED
-        return None
+        switch = protocols.after_handshake(chosen)
+        if switch.route is Route.HTTP1:
+            return None
+        if switch.route is Route.SWITCH:
+            return self._hand_over(conn, switch, Handoff("alpn"))
+        self.log.debug("closing %r: no ALPN protocol we serve (%r)", conn.peer, chosen)
+        conn.close()
+        return Outcome.CLOSED
 
     def _sniff(self, conn: Connection) -> Outcome | None:
         """First bytes of a trusted cleartext connection: a protocol preface (prior knowledge)
@@ -214,19 +179,23 @@ class RequestHandler:
                     continue
                 if not buf:
                     return None  # nothing yet: the ordinary path waits or parks
-                break
-            if not data:
+            elif not data:
                 conn.eof = True
+            else:
+                buf += data
+            switch = protocols.first_bytes(buf, final=not data)
+            if switch.route is not Route.MORE:
                 break
-            buf += data
-            proto, partial = protocols.sniff(buf)
-            if proto is not None and proto.threaded is not None:
-                proto.threaded(self.host, conn, Handoff("preface", buf))
-                return Outcome.DETACHED
-            if not partial:
-                break
-        if not protocols.h1:
-            self._reject(conn, InvalidPreface("no protocol preface"))
+        if switch.route is Route.SWITCH:
+            return self._hand_over(conn, switch, Handoff("preface", buf))
+        if switch.route is Route.REFUSE:
+            self.log.debug("closing %r: no protocol preface", conn.peer)
+            try:
+                if switch.refusal:
+                    conn.send(switch.refusal)
+            except OSError:
+                pass  # the peer is gone: nothing else to tell it
+            conn.close(linger=True)
             return Outcome.CLOSED
         conn.parser.feed(buf)
         if conn.eof:
@@ -234,18 +203,21 @@ class RequestHandler:
         return None
 
     def _switch_upgrade(self, conn: Connection, req: Request) -> bool:
-        """``Upgrade: <token>`` from a trusted cleartext peer, on a request without a body (so
-        the whole request is read before the switch, RFC 9110 §7.8)."""
+        """``Upgrade: <token>`` naming a protocol that the policy lets this request switch to."""
         protocols = self.protocols
         assert protocols is not None
-        proto = protocols.for_upgrade(req.upgrade)
-        if proto is None or proto.threaded is None or conn.is_ssl or req.chunked \
-                or (req.content_length or 0) > 0 or not self.forwarded.allows(conn.peer):
+        proto = protocols.upgrade(req, is_ssl=conn.is_ssl, trusted=self.forwarded.allows(conn.peer))
+        if proto is None:
             return False
-        if req.header("HTTP2-SETTINGS") is None and proto.name == "h2":
-            return False  # RFC 7540 §3.2.1: exactly one HTTP2-Settings field is required
-        proto.threaded(self.host, conn, Handoff("upgrade", conn.parser.trailing_data(), req))
+        self._hand_over(conn, Switch(Route.SWITCH, proto),
+                        Handoff("upgrade", conn.parser.trailing_data(), req))
         return True
+
+    def _hand_over(self, conn: Connection, switch: Switch, handoff: Handoff) -> Outcome:
+        proto = switch.protocol
+        assert proto is not None and proto.threaded is not None  # ProtocolSet("threaded")
+        proto.threaded(self.host, conn, handoff)
+        return Outcome.DETACHED
 
     def _read_head(self, conn: Connection, idle_timeout: float | None,
                    probe: bool) -> Request | Outcome | None:
@@ -308,53 +280,18 @@ class RequestHandler:
 
     def handle(self, conn: Connection, req: Request) -> bool:
         """Run the application for ``req``; True when the connection may serve another request."""
-        worker = self.worker
-        if worker.nr_lock is None:  # one thread: Worker.count_request inlined, no call
-            worker.nr += 1
-            served = worker.nr
-        else:
-            served = worker.count_request()
-        # `==`, not `>=`: the count is exact, so exactly one thread meets it and says so.
-        if self.max_requests and served == self.max_requests and worker.alive:
-            self.log.info("Autorestarting worker after current request.")
-            worker.alive = False
-        keep = (self.keepalive and req.keep_alive and worker.alive and not req.must_close)
+        alive = self.runner.count_request()
         conn.body_done = False
         conn.continue_pending = req.expect_continue
-        resp = conn.response = Response(conn, req.method, req.version, keep, self.dates)
-        info = RequestInfo(req, conn.peer)
-        environ: dict[str, Any] = {}
-        start = time.perf_counter()
+        stream = HTTP1Stream(conn, req, self.keepalive and req.keep_alive and alive
+                             and not req.must_close, self.dates)
+        # The connection answers 100-continue only while the response head is not out.
+        conn.response = exchange = Exchange(stream, req)
         try:
-            environ = self.environ.build(req, conn.base_environ, WSGIInput(conn),
-                                         resp.send_early_hints)
-            self.cfg.pre_request(worker, info)
-            result = self.app(environ, resp.start_response)
-            try:
-                resp.send_result(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        except ConnectionLost as exc:
-            self.log.debug("client %r went away: %s", conn.peer, exc)
-            keep = False
-        except (HTTPError, PathOutsideScriptName) as exc:
-            # A bad body met while the app read wsgi.input, an unframeable response header, or a
-            # path outside SCRIPT_NAME.
-            self.log.error("error handling %s %s: %s", req.method, req.uri, exc)
-            keep = self._fail(conn, resp, exc.status, exc.reason)
-        except Exception:  # noqa: BLE001 - an application bug must never take the worker down
-            self.log.exception("Error handling request %s", req.uri)
-            keep = self._fail(conn, resp, 500, "Internal Server Error")
-        else:
-            keep = resp.keep_alive
-            if resp.body_dropped:
-                self.log.debug("%s %s: body of a %s response not sent (none allowed)",
-                               req.method, req.uri, resp.status_code)
+            self.runner.run(exchange, conn.base_environ)
         finally:
             conn.response = None
-        self._after(worker, info, environ, resp, time.perf_counter() - start)
+        keep = stream.keep_alive
         if not conn.body_done:
             try:
                 if keep:
@@ -369,21 +306,3 @@ class RequestHandler:
         # stopping worker parks the connection and its drain answers with Connection: close.
         return keep
 
-    def _fail(self, conn: Connection, resp: Response, status: int, reason: str) -> bool:
-        """Send an error page if nothing was sent yet; the connection closes either way."""
-        if not resp.headers_sent:
-            resp.status = f"{status} {reason}"
-            resp.status_code = status
-            resp.headers = []
-            try:
-                conn.send(error_response(status, reason))
-            except OSError:
-                pass  # the client is gone; the error is already logged
-        return False
-
-    def _after(self, worker: Any, info: RequestInfo, environ: dict[str, Any], resp: Response,
-               elapsed: float) -> None:
-        # logger_class and post_request may be user code: a failure must not break the connection.
-        log = self.log
-        call_user_hook(log, "access log", log.access, resp, info, environ, elapsed)
-        call_user_hook(log, "post_request hook", self.cfg.post_request, worker, info, environ, resp)

@@ -8,21 +8,14 @@ an error, 2 usage error, 3 cannot connect. Errors are one line on stderr, never 
 
 from __future__ import annotations
 
-import json
-import shlex
-from collections.abc import Sequence
-
 import click
 from click.shell_completion import CompletionItem
-from gunicorn.ctl import format as fmt
 from gunicorn.ctl.client import DEFAULT_TIMEOUT, ENV_SOCKET, ControlClient
-from gunicorn.ctl.errors import ControlCommandError, ControlConnectionError, ControlError
+from gunicorn.ctl.command import run_command
+from gunicorn.ctl.errors import ControlError
+from gunicorn.ctl.shell import interactive
 from gunicorn.version import __version__
 
-EXIT_OK = 0
-EXIT_SERVER_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CONNECT = 3
 COMPLETION_TIMEOUT = 0.5
 # Offered by shell completion when the server cannot be asked for its own list.
 KNOWN_COMMANDS = (
@@ -31,23 +24,6 @@ KNOWN_COMMANDS = (
     "reopen", "shutdown graceful", "shutdown quick", "help", "stash tables", "stash keys",
     "stash get",
 )
-
-
-def run_command(client: ControlClient, words: Sequence[str], as_json: bool) -> int:
-    """Send one command, print its reply; return the exit status."""
-    try:
-        data = client.send(shlex.join(words))
-    except ControlConnectionError as exc:
-        click.echo(f"gunictl: {exc}", err=True)
-        return EXIT_CONNECT
-    except ControlCommandError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        return EXIT_SERVER_ERROR
-    except ControlError as exc:
-        click.echo(f"gunictl: {exc}", err=True)
-        return EXIT_SERVER_ERROR
-    click.echo(json.dumps(data, indent=2) if as_json else fmt.render(words, data))
-    return EXIT_OK
 
 
 def _command_names(socket: str | None) -> list[str]:
@@ -106,8 +82,6 @@ def cli(ctx: click.Context, socket: str | None, as_json: bool, timeout: float,
     """
     client = ControlClient(socket, timeout=timeout)
     if not command:
-        from gunicorn.ctl.shell import interactive
-
         ctx.exit(interactive(client, as_json))
     try:
         status = run_command(client, command, as_json)

@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 import click
-from gunicorn.ctl.cli import EXIT_CONNECT, EXIT_OK, run_command
 from gunicorn.ctl.client import ControlClient
+from gunicorn.ctl.command import EXIT_CONNECT, EXIT_OK, run_command
 from gunicorn.ctl.errors import ControlConnectionError
 
 PROMPT = "gunictl> "

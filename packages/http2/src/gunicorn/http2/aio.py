@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gunicorn.asgi.context import WorkerContext
@@ -37,7 +38,8 @@ from gunicorn.asgi.messages import DrainWaiter
 from gunicorn.asgi.scope import socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http2.asgi import Stream
-from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.errors import StreamClosed
+from gunicorn.http2.request import SWITCHING, upgraded_request
 from gunicorn.http2.session import (
     BodyChunk,
     BodyEnd,
@@ -48,7 +50,6 @@ from gunicorn.http2.session import (
     StreamGone,
     WindowChanged,
 )
-from gunicorn.http2.threaded import _UPGRADE_FIELDS, SWITCHING
 from gunicorn.protocols import Handoff
 
 
@@ -110,10 +111,7 @@ class H2Protocol(asyncio.Protocol):
         req = handoff.request
         if handoff.how == "upgrade" and req is not None:
             self.transport.write(SWITCHING)
-            settings = (req.header("HTTP2-Settings") or "").encode("latin-1")
-            headers = [h for h in req.headers if h[0] not in _UPGRADE_FIELDS]
-            events = session.initiate(replace(req, version=(2, 0), headers=headers,
-                                              keep_alive=True), settings)
+            events = session.initiate(*upgraded_request(req))
         else:
             events = session.initiate()
         if handoff.data:
@@ -184,31 +182,34 @@ class H2Protocol(asyncio.Protocol):
     # -- events -------------------------------------------------------------------------------
 
     def _dispatch(self, events: list[Any]) -> None:
-        streams = self.streams
+        handlers = self._HANDLERS
         for ev in events:
-            kind = type(ev)
-            if kind is RequestReady:
-                self._start_stream(ev)
-            elif kind is BodyChunk:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.chunks.append(ev.data)
-                    stream.wake()
-            elif kind is BodyEnd:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    stream.wake()
-            elif kind is StreamGone:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.disconnect()
-            elif kind is WindowChanged:
-                self._wake_blocked()
-            elif kind is ConnectionGone:
-                self.ctx.log.debug("h2 connection from %r ends: %s", self.peer, ev.reason)
-                for stream in list(streams.values()):
-                    stream.disconnect()
+            handlers[type(ev)](self, ev)  # every session event has an entry
+
+    def _on_chunk(self, ev: BodyChunk) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.chunks.append(ev.data)
+            stream.wake()
+
+    def _on_body_end(self, ev: BodyEnd) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.ended = True
+            stream.wake()
+
+    def _on_stream_gone(self, ev: StreamGone) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.disconnect()
+
+    def _on_window(self, ev: WindowChanged) -> None:
+        self._wake_blocked()
+
+    def _on_connection_gone(self, ev: ConnectionGone) -> None:
+        self.ctx.log.debug("h2 connection from %r ends: %s", self.peer, ev.reason)
+        for stream in list(self.streams.values()):
+            stream.disconnect()
 
     def _start_stream(self, ev: RequestReady) -> None:
         ctx = self.ctx
@@ -227,6 +228,16 @@ class H2Protocol(asyncio.Protocol):
             scope["extensions"] = self._extensions
         task = stream.task = self.loop.create_task(stream.run(ctx.app, scope))
         ctx.tasks.add(task)
+
+    # Session event -> handler(self, event).
+    _HANDLERS: Mapping[type[Any], Callable[[H2Protocol, Any], None]] = MappingProxyType({
+        RequestReady: _start_stream,
+        BodyChunk: _on_chunk,
+        BodyEnd: _on_body_end,
+        StreamGone: _on_stream_gone,
+        WindowChanged: _on_window,
+        ConnectionGone: _on_connection_gone,
+    })
 
     def stream_done(self, stream: Stream) -> None:
         """The application of ``stream`` has ended: free the stream, log it."""

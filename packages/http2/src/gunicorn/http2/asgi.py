@@ -14,8 +14,8 @@ The asyncio driver (:mod:`gunicorn.http2.aio`) makes one :class:`Stream` per req
     TRAILERS --http.response.trailers (last)-->     DONE       HEADERS carrying END_STREAM
 
 Status and headers are validated by the HTTP/1.1 rules (:func:`gunicorn.asgi.messages.status_line`,
-:func:`~gunicorn.asgi.messages.decode_headers`, :class:`~gunicorn.http.writer.ResponseFramer`) and
-turned into HTTP/2 fields by :func:`gunicorn.http2.wsgi.h2_fields`, as for WSGI. Receive side:
+:func:`~gunicorn.asgi.messages.decode_headers`, :func:`gunicorn.http.writer.check_head`) and
+turned into HTTP/2 fields by :mod:`gunicorn.http2.fields`, as for WSGI. Receive side:
 ``http.request`` messages carry the DATA received so far; taking them returns the credit to
 the peer. After the body (or once the peer reset the stream), ``receive()`` waits for the end of
 the response or of the client and returns ``http.disconnect``.
@@ -39,16 +39,13 @@ from gunicorn.asgi.messages import (
     status_line,
 )
 from gunicorn.http.events import Request
-from gunicorn.http.writer import ResponseFramer
-from gunicorn.http2.errors import HTTP2Error
-from gunicorn.http2.errors import StreamGone as StreamClosed
+from gunicorn.http2.errors import HTTP2Error, StreamClosed
+from gunicorn.http2.fields import informational_head, response_head, trailer_fields
 from gunicorn.http2.session import Session
-from gunicorn.http2.wsgi import check_trailers, h2_fields
 
 # Larger bodies are handed to the session in slices of this size, each followed by a write, so
 # that the frames waiting in memory stay bounded while the peer is slow to read.
 SEND_SLICE = 65536
-_HTTP11 = (1, 1)
 _DISCONNECT: Mapping[str, str] = {"type": "http.disconnect"}
 
 
@@ -133,12 +130,7 @@ class Stream(ResponseCycle):
         headers, _ = decode_headers(message.get("headers", ()))
         # The HTTP/1.1 rules validate status and fields (InvalidResponseHeader before anything
         # is sent, so the app's error still becomes a clean 500).
-        ResponseFramer(self.request.method, _HTTP11, False).start(status, headers, date="")
-        code = int(code)
-        fields, length = h2_fields(headers)
-        if code == 204:
-            fields = [f for f in fields if f[0] != "content-length"]
-            length = None
+        code, fields, length = response_head(status, headers)
         self._no_body = self.request.method == "HEAD" or code in (204, 304)
         self._length = None if self._no_body else length
         self._head = (code, fields)
@@ -156,8 +148,8 @@ class Stream(ResponseCycle):
         conn.session.send_head(self.sid, head[0], head[1], conn.ctx.dates.get(), end)
 
     def _early_hints(self, headers: list[tuple[str, str]]) -> None:
-        ResponseFramer("GET", _HTTP11, False).informational("103 Early Hints", headers)
-        self._call(self.conn.session.send_informational, self.sid, 103, h2_fields(headers)[0])
+        code, fields = informational_head("103 Early Hints", headers)
+        self._call(self.conn.session.send_informational, self.sid, code, fields)
         self.conn.want_flush()
 
     async def _body(self, body: Any, more: bool) -> None:
@@ -232,8 +224,8 @@ class Stream(ResponseCycle):
         headers, _ = decode_headers(message.get("headers", ()))
         try:
             # Connection-specific names are dropped (RFC 9113 §8.2.2), as in the head.
-            self._trailers.extend(h2_fields(check_trailers(headers))[0])
-        except (HTTP2Error, ValueError) as exc:  # ValueError: a non-numeric content-length
+            self._trailers.extend(trailer_fields(headers))
+        except HTTP2Error as exc:
             raise ProtocolViolation(str(exc)) from exc
         if message.get("more_trailers", False):
             return

@@ -5,7 +5,7 @@
     GunicornError                    gunicorn.errors
     └── HTTP2Error                   code: the HTTP/2 error code (RFC 9113 §7) it maps to
         ├── MalformedRequest         remote: a request the RFC calls malformed (stream error)
-        ├── StreamGone               remote: the peer reset the stream or the connection ended
+        ├── StreamClosed             remote: the peer reset the stream or the connection ended
         └── InvalidTrailers          local: the application gave trailers we cannot send
 
 HTTP-level refusals of a well-formed request (a header the HTTP/1.1 policy refuses, a body over
@@ -15,6 +15,7 @@ the cap) are the core's :class:`gunicorn.http.errors.HTTPError` and become an HT
 from __future__ import annotations
 
 from gunicorn.errors import GunicornError
+from gunicorn.wsgi.exchange import ClientGone
 from h2.errors import ErrorCodes
 
 
@@ -30,11 +31,13 @@ class MalformedRequest(HTTP2Error):
     code = ErrorCodes.PROTOCOL_ERROR
 
 
-class StreamGone(HTTP2Error, ConnectionError):
-    """The stream can no longer be written: reset by the peer, or the connection closed.
+class StreamClosed(HTTP2Error, ClientGone):
+    """The stream can no longer be written or read: reset by the peer, or the connection closed
+    (the session reports the reset itself as the :class:`gunicorn.http2.session.StreamGone`
+    event).
 
-    It is also a ConnectionError (an OSError), so the WSGI handling treats it like a client
-    that went away on HTTP/1.1.
+    It is also the core's :class:`~gunicorn.wsgi.exchange.ClientGone` (an OSError), so the WSGI
+    exchange treats it like a client that went away on HTTP/1.1.
     """
 
     code = ErrorCodes.CANCEL

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from gunicorn.config import Config, Registry
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+# RFC 9113 §3.4: an invalid client preface is a connection error of type PROTOCOL_ERROR. The
+# server's own preface (a SETTINGS frame, here empty) must be its first frame, then GOAWAY:
+#
+#   length (24) | type (8) | flags (8) | R + stream id (32) | payload
+#   0x000000    | 0x04     | 0x00      | 0                  |                         SETTINGS
+#   0x000008    | 0x07     | 0x00      | 0                  | last stream 0, code 0x1 GOAWAY
+PREFACE_REFUSAL = (b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+                   b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+                   b"\x00\x00\x00\x00\x00\x00\x00\x01")
 
 
 def _threaded(host: Any, conn: Any, handoff: Handoff) -> None:
@@ -56,6 +65,9 @@ class HTTP2Plugin:
             alpn_id="h2",
             preface=PREFACE if mode in ("prior-knowledge", "both") else None,
             upgrade_token="h2c" if mode in ("upgrade", "both") else None,
+            # RFC 7540 §3.2.1: an h2c upgrade request carries exactly one HTTP2-Settings field.
+            upgrade_requires=("HTTP2-SETTINGS",),
+            preface_refusal=PREFACE_REFUSAL,
             threaded=_threaded,
             asyncio=_AsyncioEntry(),
         )]

@@ -19,6 +19,8 @@ syntax, trusted secure-scheme headers). HTTP/2 specifics on top (RFC 9113 §8.3,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.fields import parse_field_lines
 from gunicorn.http.message import build_request, parse_request_line
@@ -96,3 +98,17 @@ def map_request(fields: list[tuple[bytes, bytes]], options: ParserOptions, *, tr
     method_s, uri, path, query, fragment, _ = line
     return Request(method_s, uri, path, query, fragment, VERSION, headers, scheme,
                    policy.content_length, False, True, False, None, False, None)
+
+
+# RFC 7540 §3.2: the answer to an ``Upgrade: h2c`` request, before the server preface.
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+# Fields of the upgrade request that belong to the HTTP/1.1 hop, not to stream 1.
+_UPGRADE_FIELDS = frozenset({"CONNECTION", "UPGRADE", "HTTP2-SETTINGS", "KEEP-ALIVE"})
+
+
+def upgraded_request(request: Request) -> tuple[Request, bytes]:
+    """An HTTP/1.1 ``Upgrade: h2c`` request as the request of stream 1 (RFC 7540 §3.2), and
+    its ``HTTP2-Settings`` value for :meth:`gunicorn.http2.session.Session.initiate`."""
+    settings = (request.header("HTTP2-Settings") or "").encode("latin-1")
+    headers = [h for h in request.headers if h[0] not in _UPGRADE_FIELDS]
+    return replace(request, version=VERSION, headers=headers, keep_alive=True), settings

@@ -28,7 +28,9 @@ No I/O, no clock: time comes in as ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import h2.config
@@ -39,7 +41,7 @@ import h2.settings
 from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.options import ParserOptions
-from gunicorn.http2.errors import MalformedRequest
+from gunicorn.http2.errors import MalformedRequest, StreamClosed
 from gunicorn.http2.request import map_request
 from gunicorn.version import SERVER_SOFTWARE
 from h2.errors import ErrorCodes
@@ -156,7 +158,7 @@ class Session:
         self.trusted = trusted
         self.is_ssl = is_ssl
         # Outbound fields are already validated and lower-cased by the drivers (the HTTP/1.1
-        # response rules, then h2_fields / check_trailers): h2 checking them again costs ~8 us
+        # response rules, then gunicorn.http2.fields): h2 checking them again costs ~8 us
         # a response and finds nothing.
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=False,
@@ -218,33 +220,13 @@ class Session:
             code = getattr(exc, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
             return [ConnectionGone(int(code), f"protocol error: {exc}")]
         out: list[Event] = []
+        handlers = self._HANDLERS
         for ev in h2_events:
-            kind = type(ev)
-            if kind is h2.events.RequestReceived:
-                self._on_request(ev, out, now)
-            elif kind is h2.events.DataReceived:
-                self._on_data(ev, out, now)
-            elif kind is h2.events.StreamEnded:
-                stream = self._streams.get(ev.stream_id)
-                if stream is not None and not stream.ended_remote:
-                    stream.ended_remote = True
-                    out.append(BodyEnd(ev.stream_id, []))
-            elif kind is h2.events.TrailersReceived:
-                self._on_trailers(ev, out)
-                stream = self._streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.ended_remote = True
-            elif kind is h2.events.StreamReset:
-                if ev.remote_reset and self._spend_reset(now, out):
-                    return out
-                if ev.stream_id in self._streams:
-                    out.append(StreamGone(ev.stream_id, int(ev.error_code or 0)))
-            elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
-                out.append(WindowChanged())
-            elif kind is h2.events.ConnectionTerminated:
-                self.closed = True
-                out.append(ConnectionGone(int(ev.error_code or 0), "GOAWAY from the peer"))
-                return out
+            handler = handlers.get(type(ev))
+            # Events not in the table (PingReceived, SettingsAcknowledged, PriorityUpdated ...)
+            # need nothing from the driver: h2 has answered them itself.
+            if handler is not None and handler(self, ev, out, now):
+                return out  # the connection is over: later events do not matter
         return out
 
     def _on_request(self, ev: Any, out: list[Event], now: float) -> None:
@@ -308,13 +290,48 @@ class Session:
         elif flow:
             self.consumed(sid, flow)  # padding only
 
-    def _on_trailers(self, ev: Any, out: list[Event]) -> None:
+    def _on_stream_ended(self, ev: Any, out: list[Event], now: float) -> None:
+        stream = self._streams.get(ev.stream_id)
+        if stream is not None and not stream.ended_remote:
+            stream.ended_remote = True
+            out.append(BodyEnd(ev.stream_id, []))
+
+    def _on_trailers(self, ev: Any, out: list[Event], now: float) -> None:
         stream = self._streams.get(ev.stream_id)
         if stream is None:
             return
+        stream.ended_remote = True
         trailers = [(n.decode("latin-1").upper(), v.decode("latin-1"))
                     for n, v in ev.headers if n[:1] != b":"]
         out.append(BodyEnd(ev.stream_id, trailers))
+
+    def _on_reset(self, ev: Any, out: list[Event], now: float) -> bool:
+        if ev.remote_reset and self._spend_reset(now, out):
+            return True
+        if ev.stream_id in self._streams:
+            out.append(StreamGone(ev.stream_id, int(ev.error_code or 0)))
+        return False
+
+    def _on_window(self, ev: Any, out: list[Event], now: float) -> None:
+        out.append(WindowChanged())
+
+    def _on_terminated(self, ev: Any, out: list[Event], now: float) -> bool:
+        self.closed = True
+        out.append(ConnectionGone(int(ev.error_code or 0), "GOAWAY from the peer"))
+        return True
+
+    # h2 event -> handler(self, event, out, now); True: the connection ended, stop here.
+    _HANDLERS: Mapping[type[Any], Callable[[Session, Any, list[Event], float], bool | None]] = \
+        MappingProxyType({
+            h2.events.RequestReceived: _on_request,
+            h2.events.DataReceived: _on_data,
+            h2.events.StreamEnded: _on_stream_ended,
+            h2.events.TrailersReceived: _on_trailers,
+            h2.events.StreamReset: _on_reset,
+            h2.events.WindowUpdated: _on_window,
+            h2.events.RemoteSettingsChanged: _on_window,
+            h2.events.ConnectionTerminated: _on_terminated,
+        })
 
     def _spend_reset(self, now: float, out: list[Event]) -> bool:
         """Charge one reset; True when the connection was ended for resetting too fast."""
@@ -444,8 +461,7 @@ class Session:
     def _live(self, stream_id: int) -> _Stream:
         stream = self._streams.get(stream_id)
         if stream is None or self.closed:
-            from gunicorn.http2.errors import StreamGone as Gone
-            raise Gone(f"stream {stream_id} is closed")
+            raise StreamClosed(f"stream {stream_id} is closed")
         return stream
 
     def _answer(self, sid: int, status: int, reason: str) -> None:

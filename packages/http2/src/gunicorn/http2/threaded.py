@@ -4,13 +4,16 @@
 
     gthread poller thread                      pool threads (cfg.threads, shared)
     ─────────────────────                      ──────────────────────────────────
-    socket readable ──> H2Driver.readable():   Stream.run(): WSGI app for one stream
+    socket readable ──> H2Driver.readable():   Stream.run(): the core's WSGI exchange
       recv (non-blocking) -> Session.receive     wsgi.input  <- chunks (wait on cond),
       -> RequestReady: submit(Stream.run) ─────>               credit returned as read
       -> BodyChunk / BodyEnd / StreamGone /      response    -> Session.send_* under lock,
          WindowChanged: update, notify_all                      wait on cond for window
       flush what it can without blocking       flush(blocking) writes the socket
-    every ~0.5 s: tick(): idle timeout, GOAWAY drain
+    every ~0.5 s: tick(): idle timeout, GOAWAY drain    stream_finished(), maybe_close()
+
+The application side of a stream is :mod:`gunicorn.http2.wsgi` (an ``ExchangeStream`` of
+:mod:`gunicorn.wsgi.exchange`, so the PEP 3333 rules, hooks and access log are HTTP/1.1's).
 
 Why the poller reads: a connection then costs no thread while idle or while its streams run,
 ``worker_connections`` h2 connections need no extra threads, and WINDOW_UPDATE frames are
@@ -26,17 +29,15 @@ once). Every wait is bounded by the worker's I/O timeout.
 
 from __future__ import annotations
 
-import collections
 import select
 import ssl
 import threading
 import time
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from gunicorn.http.errors import HTTPError
-from gunicorn.http.events import Request
-from gunicorn.http2.errors import StreamGone
+from gunicorn.http2.request import SWITCHING, upgraded_request
 from gunicorn.http2.session import (
     BodyChunk,
     BodyEnd,
@@ -44,20 +45,14 @@ from gunicorn.http2.session import (
     RequestReady,
     Session,
     SessionConfig,
+    StreamGone,
     WindowChanged,
 )
-from gunicorn.http2.session import (
-    StreamGone as Gone,
-)
-from gunicorn.http2.wsgi import H2Response
+from gunicorn.http2.wsgi import Stream
 from gunicorn.protocols import Handoff
-from gunicorn.wsgi.environ import PathOutsideScriptName
-from gunicorn.wsgi.input import WSGIInput
 
-SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 RECV_SIZE = 65536
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-_UPGRADE_FIELDS = frozenset({"CONNECTION", "UPGRADE", "HTTP2-SETTINGS", "KEEP-ALIVE"})
 
 
 def serve(host: Any, conn: Any, handoff: Handoff) -> None:
@@ -72,10 +67,11 @@ class H2Driver:
         handler = host.handler
         cfg = handler.cfg
         self.host = host
-        self.handler = handler
         self.conn = conn
         self.handoff = handoff
         self.log = handler.log
+        self.runner = handler.runner
+        self.dates = handler.dates
         self.io_timeout: float | None = handler.io_timeout
         self.idle = max(float(host.keepalive or 0), 1.0)
         config = SessionConfig(handler.options, cfg.http2_max_concurrent_streams,
@@ -101,12 +97,8 @@ class H2Driver:
         events: list[Any]
         with self.lock:
             if handoff.how == "upgrade" and handoff.request is not None:
-                req = handoff.request
                 self.leftover = SWITCHING
-                settings = (req.header("HTTP2-Settings") or "").encode("latin-1")
-                headers = [h for h in req.headers if h[0] not in _UPGRADE_FIELDS]
-                events = self.session.initiate(replace(req, version=(2, 0), headers=headers,
-                                                       keep_alive=True), settings)
+                events = self.session.initiate(*upgraded_request(handoff.request))
             else:
                 events = self.session.initiate()
             if handoff.data:
@@ -116,7 +108,7 @@ class H2Driver:
             self.host.adopt(self.conn, self)
             self._dispatch(events)
         self.flush(True)
-        self._maybe_close()
+        self.maybe_close()
 
     def readable(self) -> None:
         """Poller thread: read what is there, hand out the events, write what we can."""
@@ -133,7 +125,7 @@ class H2Driver:
             else:
                 self._abort("the peer closed the connection")
         self.flush(False)
-        self._maybe_close()
+        self.maybe_close()
 
     def tick(self, now: float) -> None:
         if self.closed:
@@ -146,16 +138,24 @@ class H2Driver:
             self.flush(False)
             self._close()
         else:
-            self._maybe_close()
+            self.maybe_close()
 
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY; streams already accepted finish; then close."""
         with self.lock:
             self.session.goaway()
         self.flush(False)
-        self._maybe_close()
+        self.maybe_close()
 
-    def _maybe_close(self, wait: bool = False) -> None:
+    def stream_finished(self, stream: Stream) -> None:
+        """A pool thread is done with ``stream``: free it (a response cut short is reset) and
+        write what is left of it."""
+        with self.lock:
+            self.streams.pop(stream.sid, None)
+            self.session.finish(stream.sid)
+        self.flush(True)
+
+    def maybe_close(self, wait: bool = False) -> None:
         """Close once the session is over. ``wait`` (pool threads only): first let a write in
         progress on another thread finish, and write what is left, so nothing is cut off."""
         with self.lock:
@@ -183,33 +183,49 @@ class H2Driver:
     # -- events (lock held) -------------------------------------------------------------------
 
     def _dispatch(self, events: list[Any]) -> None:
-        streams = self.streams
+        handlers = self._HANDLERS
         for ev in events:
-            kind = type(ev)
-            if kind is RequestReady:
-                stream = streams[ev.stream_id] = Stream(self, ev)
-                self.host.submit(stream.run)
-            elif kind is BodyChunk:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.chunks.append(ev.data)
-                    self.cond.notify_all()
-            elif kind is BodyEnd:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    stream.trailers = ev.trailers
-                    self.cond.notify_all()
-            elif kind is Gone:
-                stream = streams.get(ev.stream_id)
-                if stream is not None:
-                    stream.gone = True
-                    self.cond.notify_all()
-            elif kind is WindowChanged:
-                self.cond.notify_all()
-            elif kind is ConnectionGone:
-                self.log.debug("h2 connection from %r ends: %s", self.conn.peer, ev.reason)
-                self._abort(ev.reason)
+            handlers[type(ev)](self, ev)  # every session event has an entry
+
+    def _on_request(self, ev: RequestReady) -> None:
+        stream = self.streams[ev.stream_id] = Stream(self, ev)
+        self.host.submit(stream.run)
+
+    def _on_chunk(self, ev: BodyChunk) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.chunks.append(ev.data)
+            self.cond.notify_all()
+
+    def _on_body_end(self, ev: BodyEnd) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.ended = True
+            stream.trailers = ev.trailers
+            self.cond.notify_all()
+
+    def _on_stream_gone(self, ev: StreamGone) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is not None:
+            stream.gone = True
+            self.cond.notify_all()
+
+    def _on_window(self, ev: WindowChanged) -> None:
+        self.cond.notify_all()  # senders waiting for credit look again
+
+    def _on_connection_gone(self, ev: ConnectionGone) -> None:
+        self.log.debug("h2 connection from %r ends: %s", self.conn.peer, ev.reason)
+        self._abort(ev.reason)
+
+    # Session event -> handler(self, event), run with the lock held.
+    _HANDLERS: Mapping[type[Any], Callable[[H2Driver, Any], None]] = MappingProxyType({
+        RequestReady: _on_request,
+        BodyChunk: _on_chunk,
+        BodyEnd: _on_body_end,
+        StreamGone: _on_stream_gone,
+        WindowChanged: _on_window,
+        ConnectionGone: _on_connection_gone,
+    })
 
     # -- socket I/O ---------------------------------------------------------------------------
 
@@ -288,149 +304,3 @@ class H2Driver:
             return False
         self.leftover = b""
         return True
-
-
-class Stream:
-    """One request: its body as it arrives, and the WSGI run on a pool thread."""
-
-    __slots__ = ("driver", "sid", "request", "ended", "gone", "chunks", "trailers", "weight",
-                 "depends_on")
-
-    def __init__(self, driver: H2Driver, ev: RequestReady) -> None:
-        self.driver = driver
-        self.sid = ev.stream_id
-        self.request: Request = ev.request
-        self.ended = ev.ended
-        self.gone = False
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.trailers: list[tuple[str, str]] = []
-        self.weight = ev.weight
-        self.depends_on = ev.depends_on
-
-    # -- BodySource ---------------------------------------------------------------------------
-
-    def read_body(self) -> bytes:
-        driver = self.driver
-        with driver.cond:
-            while not self.chunks and not self.ended and not self.gone:
-                if not driver.cond.wait(driver.io_timeout):
-                    raise StreamGone(f"no request body from {driver.conn.peer!r} in time")
-            if self.chunks:
-                data = self.chunks.popleft()
-                driver.session.consumed(self.sid, len(data))
-            elif self.gone:
-                raise StreamGone("the client reset the stream")
-            else:
-                return b""
-        driver.flush(True)
-        return data
-
-    # -- StreamPort ---------------------------------------------------------------------------
-
-    def send_informational(self, status: int, headers: list[tuple[str, str]]) -> None:
-        driver = self.driver
-        with driver.lock:
-            self._check()
-            driver.session.send_informational(self.sid, status, headers)
-        driver.flush(True)
-
-    def send(self, head: tuple[int, list[tuple[str, str]]] | None, data: bytes,
-             end: bool) -> None:
-        driver = self.driver
-        session = driver.session
-        cond = driver.cond
-        view = memoryview(data)
-        with cond:
-            self._check()
-            if head is not None:
-                session.send_head(self.sid, head[0], head[1], driver.handler.dates.get(),
-                                  end and not data)
-            # Head and the first DATA frames leave in one write when the window allows.
-            sent = session.send_body(self.sid, view, end) if data or head is None else 0
-        driver.flush(True)
-        view = view[sent:]
-        while view:
-            with cond:
-                while True:
-                    self._check()
-                    if session.window(self.sid) > 0:
-                        break
-                    if not cond.wait(driver.io_timeout):
-                        raise StreamGone(f"{driver.conn.peer!r} gave no flow-control credit")
-                sent = session.send_body(self.sid, view, end)
-            driver.flush(True)
-            view = view[sent:]
-
-    def end(self, trailers: list[tuple[str, str]] | None) -> None:
-        driver = self.driver
-        with driver.lock:
-            self._check()
-            driver.session.end(self.sid, trailers)
-        driver.flush(True)
-
-    def _check(self) -> None:
-        if self.gone or self.driver.closed:
-            raise StreamGone(f"stream {self.sid} is gone")
-
-    # -- the application ----------------------------------------------------------------------
-
-    def run(self) -> None:
-        driver = self.driver
-        handler = driver.handler
-        worker = handler.worker
-        req = self.request
-        served = worker.count_request()  # pool threads: count under the worker's lock
-        if handler.max_requests and served == handler.max_requests and worker.alive:
-            driver.log.info("Autorestarting worker after current request.")
-            worker.alive = False
-        resp = H2Response(self, req.method)
-        from gunicorn.workers.handler import RequestInfo
-
-        info = RequestInfo(req, driver.conn.peer)
-        environ: dict[str, Any] = {}
-        start = time.perf_counter()
-        try:
-            environ = handler.environ.build(req, driver.conn.base_environ, WSGIInput(self),
-                                            resp.send_early_hints)
-            environ["HTTP_VERSION"] = "2"
-            environ["gunicorn.http2.send_trailers"] = resp.set_trailers
-            environ["gunicorn.http2.priority_weight"] = self.weight
-            environ["gunicorn.http2.priority_depends_on"] = self.depends_on
-            handler.cfg.pre_request(worker, info)
-            result = handler.app(environ, resp.start_response)
-            try:
-                resp.send_result(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-            if resp.truncated:
-                driver.log.error("%s %s: body shorter than its Content-Length",
-                                 req.method, req.uri)
-        except OSError as exc:  # StreamGone included: the client went away
-            driver.log.debug("h2 stream %d from %r ended: %s", self.sid, driver.conn.peer, exc)
-        except (HTTPError, PathOutsideScriptName) as exc:
-            driver.log.error("error handling %s %s: %s", req.method, req.uri, exc)
-            self._fail(resp, exc.status, exc.reason)
-        except Exception:  # noqa: BLE001 - an application bug must never take the worker down
-            driver.log.exception("Error handling request %s", req.uri)
-            self._fail(resp, 500, "Internal Server Error")
-        finally:
-            with driver.lock:
-                driver.streams.pop(self.sid, None)
-                driver.session.finish(self.sid)
-            driver.flush(True)
-            handler._after(worker, info, environ, resp, time.perf_counter() - start)
-            driver._maybe_close(wait=True)
-
-    def _fail(self, resp: H2Response, status: int, reason: str) -> None:
-        """A bare error page when nothing was sent yet (never the exception text)."""
-        if resp.headers_sent:
-            return  # finish() resets the half-sent stream
-        body = f"{status} {reason}\n".encode("latin-1")
-        resp.status, resp.status_code, resp.headers = f"{status} {reason}", status, []
-        try:
-            self.send((status, [("content-type", "text/plain"),
-                                ("content-length", str(len(body)))]), body, True)
-        except OSError:
-            pass  # the client is gone; the error is already logged

@@ -1,195 +1,155 @@
-"""WSGI on one HTTP/2 stream: ``start_response``, streamed body, early hints, trailers.
+"""WSGI on one HTTP/2 stream of the threaded driver (:mod:`gunicorn.http2.threaded`).
 
-The status and headers are validated by the core's
-:class:`~gunicorn.http.writer.ResponseFramer` (the same rules as HTTP/1.1 responses), then
-turned into an HTTP/2 field block: names lower-cased, hop-by-hop fields and the application's
-Server/Date dropped (the session adds ours). As on HTTP/1.1 the head waits for the first body
-chunk, so a small response leaves as one HEADERS + DATA write. There is no chunked coding and
-no sendfile (frames must carry the bytes); HEAD, 1xx, 204 and 304 carry no body; a body longer
-than its Content-Length is cut, a shorter one resets the stream (the client must not take a
-truncated body for a complete one).
+A :class:`Stream` is the core's :class:`~gunicorn.wsgi.exchange.ExchangeStream` for one
+request: the application runs on a pool thread through the core's
+:class:`~gunicorn.wsgi.exchange.ExchangeRunner`, exactly as an HTTP/1.1 request does (the same
+PEP 3333 rules, error pages, hooks and access log). What is HTTP/2 here:
 
-The object also serves as ``resp`` for the access log and ``post_request``.
+* the body arrives as DATA the poller thread queues (``chunks``); credit goes back to the peer
+  as the application reads it;
+* the held head leaves as HEADERS, the body as DATA within the peer's flow-control windows
+  (waiting on the driver's condition for WINDOW_UPDATE, bounded by the I/O timeout); no
+  chunked coding, no sendfile;
+* trailers (``gunicorn.http2.send_trailers``) are a HEADERS frame carrying END_STREAM;
+* an aborted response (cut short, or failed after its head) is never ended: finishing the stream
+  resets it (:meth:`gunicorn.http2.session.Session.finish`).
+
+Every method that touches the session holds the driver's lock; a stream the peer reset, or a
+connection that closed, raises :class:`~gunicorn.http2.errors.StreamClosed` (a ClientGone).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+import collections
+from typing import TYPE_CHECKING, Any
 
-from gunicorn.http.writer import ResponseFramer
-from gunicorn.http2.errors import InvalidTrailers
+from gunicorn.http.events import Request
+from gunicorn.http2.errors import StreamClosed
+from gunicorn.http2.fields import Fields, informational_head, response_head, trailer_fields
+from gunicorn.http2.session import RequestReady
+from gunicorn.wsgi.exchange import Exchange
 
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-                         "upgrade", "te", "trailers", "server", "date"})
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
-_HTTP11 = (1, 1)
-
-
-class StreamPort(Protocol):
-    """What the response needs from the driver's stream."""
-
-    def send_informational(self, status: int, headers: list[tuple[str, str]]) -> None: ...
-    def send(self, head: tuple[int, list[tuple[str, str]]] | None, data: bytes,
-             end: bool) -> None: ...
-    def end(self, trailers: list[tuple[str, str]] | None) -> None: ...
+if TYPE_CHECKING:
+    from gunicorn.http2.threaded import H2Driver
 
 
-def h2_fields(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int | None]:
-    """Lower-cased fields without hop-by-hop ones, and the Content-Length if any."""
-    out = []
-    length = None
-    for name, value in headers:
-        lower = name.lower()
-        if lower in _HOP_BY_HOP:
-            continue
-        value = value.strip(" \t")
-        if lower == "content-length":
-            if length is not None:
-                continue  # the framer already refused conflicting values
-            length = int(value)
-        out.append((lower, value))
-    return out, length
+class Stream:
+    """One request: its body as it arrives, and the WSGI exchange run on a pool thread."""
 
+    __slots__ = ("driver", "sid", "request", "ended", "gone", "chunks", "trailers", "weight",
+                 "depends_on", "peer", "_head")
 
-def check_trailers(trailers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Validate trailer fields (tokens, field values, no pseudo-headers); lower-case them."""
-    out = []
-    for item in trailers:
+    can_sendfile = False  # frames must carry the bytes
+
+    def __init__(self, driver: H2Driver, ev: RequestReady) -> None:
+        self.driver = driver
+        self.sid = ev.stream_id
+        self.request: Request = ev.request
+        self.ended = ev.ended  # the request body is complete
+        self.gone = False  # reset by the peer, or the connection ended
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.trailers: list[tuple[str, str]] = []  # of the request
+        self.weight = ev.weight
+        self.depends_on = ev.depends_on
+        self.peer: Any = driver.conn.peer
+        self._head: tuple[int, Fields] | None = None  # the response head, held
+
+    # -- the application (a pool thread) --------------------------------------------------------
+
+    def run(self) -> None:
+        driver = self.driver
+        runner = driver.runner
+        runner.count_request()  # HTTP/2 keep-alive is the connection's: GOAWAY on stop
+        exchange = Exchange(self, self.request)
+        extra = {"HTTP_VERSION": "2", "gunicorn.http2.send_trailers": exchange.set_trailers,
+                 "gunicorn.http2.priority_weight": self.weight,
+                 "gunicorn.http2.priority_depends_on": self.depends_on}
         try:
-            name, value = item
-        except (TypeError, ValueError):
-            raise InvalidTrailers(f"trailer is not a (name, value) pair: {item!r}") from None
-        if not isinstance(name, str) or _TOKEN_RE.fullmatch(name) is None:
-            raise InvalidTrailers(f"invalid trailer name {name!r}")
-        if not isinstance(value, str) or _VALUE_RE.fullmatch(value) is None:
-            raise InvalidTrailers(f"invalid value for trailer {name!r}")
-        out.append((name.lower(), value.strip(" \t")))
-    return out
+            runner.run(exchange, driver.conn.base_environ, extra)
+        finally:
+            driver.maybe_close(wait=True)
 
+    # -- ExchangeStream -------------------------------------------------------------------------
 
-class H2Response:
-    """The response of one stream; ``start_response`` is what the application gets."""
+    def read_body(self) -> bytes:
+        driver = self.driver
+        with driver.cond:
+            while not self.chunks and not self.ended and not self.gone:
+                if not driver.cond.wait(driver.io_timeout):
+                    raise StreamClosed(f"no request body from {self.peer!r} in time")
+            if self.chunks:
+                data = self.chunks.popleft()
+                driver.session.consumed(self.sid, len(data))
+            elif self.gone:
+                raise StreamClosed("the client reset the stream")
+            else:
+                return b""
+        driver.flush(True)
+        return data
 
-    __slots__ = ("_port", "method", "status", "status_code", "headers", "sent", "_fields",
-                 "_length", "_no_body", "_head_pending", "_started", "_trailers", "body_dropped",
-                 "truncated")
+    def start(self, status: str, headers: list[tuple[str, str]]) -> tuple[int, int | None]:
+        code, fields, length = response_head(status, headers)
+        self._head = (code, fields)
+        return code, length
 
-    def __init__(self, port: StreamPort, method: str) -> None:
-        self._port = port
-        self.method = method
-        self.status = ""
-        self.status_code = 0
-        self.headers: list[tuple[str, str]] = []
-        self.sent = 0
-        self._fields: list[tuple[str, str]] = []
-        self._length: int | None = None
-        self._no_body = False
-        self._head_pending = False
-        self._started = False
-        self._trailers: list[tuple[str, str]] | None = None
-        self.body_dropped = False
-        self.truncated = False
+    def send_informational(self, status: str, headers: list[tuple[str, str]]) -> None:
+        code, fields = informational_head(status, headers)
+        driver = self.driver
+        with driver.lock:
+            self._check()
+            driver.session.send_informational(self.sid, code, fields)
+        driver.flush(True)
 
-    @property
-    def headers_sent(self) -> bool:
-        return self._started and not self._head_pending
+    def send(self, data: bytes, end: bool) -> None:
+        driver = self.driver
+        session = driver.session
+        cond = driver.cond
+        head, self._head = self._head, None
+        view = memoryview(data)
+        with cond:
+            self._check()
+            if head is not None:
+                session.send_head(self.sid, head[0], head[1], driver.dates.get(),
+                                  end and not data)
+            # Head and the first DATA frames leave in one write when the window allows.
+            sent = session.send_body(self.sid, view, end) if data or head is None else 0
+        driver.flush(True)
+        view = view[sent:]
+        while view:
+            with cond:
+                while True:
+                    self._check()
+                    if session.window(self.sid) > 0:
+                        break
+                    if not cond.wait(driver.io_timeout):
+                        raise StreamClosed(f"{self.peer!r} gave no flow-control credit")
+                sent = session.send_body(self.sid, view, end)
+            driver.flush(True)
+            view = view[sent:]
 
-    def start_response(self, status: str, headers: list[tuple[str, str]],
-                       exc_info: Any = None) -> Callable[[bytes], None]:
-        if exc_info is not None:
-            try:
-                if self.headers_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self._started:
-            raise AssertionError("start_response called a second time without exc_info")
-        if not isinstance(headers, list):
-            raise TypeError(f"headers must be a list, not {type(headers).__name__}")
-        framer = ResponseFramer(self.method, _HTTP11, False)
-        framer.start(status, headers, date="")  # validation only (InvalidResponseHeader)
-        code = framer.status_code or 0
-        fields, length = h2_fields(headers)
-        if code < 200 or code == 204:
-            fields = [f for f in fields if f[0] != "content-length"]
-            length = None
-        self._fields = fields
-        self._length = length
-        self._no_body = self.method == "HEAD" or code < 200 or code in (204, 304)
-        self.status, self.status_code, self.headers = status, code, headers
-        self._started = self._head_pending = True
-        return self.write
+    def end(self, trailers: list[tuple[str, str]]) -> None:
+        fields = trailer_fields(trailers)
+        driver = self.driver
+        with driver.lock:
+            self._check()
+            driver.session.end(self.sid, fields or None)
+        driver.flush(True)
 
-    def send_early_hints(self, headers: list[tuple[str, str]]) -> None:
-        """``wsgi.early_hints``: a 103 HEADERS frame before the final response (RFC 8297)."""
-        if self.headers_sent:
-            return
-        ResponseFramer("GET", _HTTP11, False).informational("103 Early Hints", headers)
-        self._port.send_informational(103, h2_fields(headers)[0])
+    def sendfile(self, fd: int, offset: int, count: int) -> int:
+        raise NotImplementedError("HTTP/2 streams do not sendfile")  # can_sendfile is False
 
-    def set_trailers(self, trailers: list[tuple[str, str]]) -> None:
-        """``gunicorn.http2.send_trailers``: fields sent after the body, at the end."""
-        # Connection-specific names are dropped (RFC 9113 §8.2.2), as in the head: the session
-        # no longer has h2 normalise outbound fields.
-        self._trailers = h2_fields(check_trailers(trailers))[0]
+    def send_error(self, status: int, reason: str) -> int:
+        body = f"{status} {reason}\n".encode("latin-1")
+        self._head = (status, [("content-type", "text/plain"), ("content-length", str(len(body)))])
+        self.send(body, True)
+        return len(body)
 
-    def write(self, data: bytes) -> None:
-        if not self._started:
-            raise AssertionError("write() before start_response()")
-        if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"response body chunks must be bytes, not {type(data).__name__}")
-            data = bytes(data)
-        if data:
-            self._send(data, False)
+    def abort(self) -> None:
+        self._head = None  # never END_STREAM: finishing the stream resets it
 
-    def _send(self, data: bytes, end: bool) -> None:
-        if data:
-            if self._no_body:
-                self.body_dropped = True
-                data = b""
-            elif self._length is not None:
-                room = self._length - self.sent
-                if len(data) > room:
-                    data = data[:room]
-        head = None
-        if self._head_pending:
-            self._head_pending = False
-            head = (self.status_code, self._fields)
-        if end and self._trailers:
-            # The trailers carry END_STREAM, so the head and DATA frames must not.
-            if head is not None or data:
-                self.sent += len(data)
-                self._port.send(head, data, False)
-            self._port.end(self._trailers)
-            return
-        if head is None and not data and not end:
-            return
-        self.sent += len(data)
-        self._port.send(head, data, end)
+    def finished(self) -> None:
+        self.driver.stream_finished(self)
 
-    def send_result(self, result: Iterable[bytes]) -> None:
-        """Send the application's iterable and end the stream."""
-        if not self._started:
-            raise AssertionError("the application returned without calling start_response")
-        if type(result) is list:
-            body = b"".join(result)
-            self.finish(body)
-            return
-        for chunk in result:
-            self.write(chunk)
-        self.finish(b"")
-
-    def finish(self, last: bytes = b"") -> None:
-        if not self._started:
-            raise AssertionError("the application returned without calling start_response")
-        if self._length is not None and not self._no_body and \
-                self.sent + len(last[:self._length - self.sent]) < self._length:
-            self.truncated = True  # the driver resets the stream instead of ending it
-            if last:
-                self._send(last, False)
-            return
-        self._send(last, True)
+    def _check(self) -> None:
+        if self.gone or self.driver.closed:
+            raise StreamClosed(f"stream {self.sid} is gone")

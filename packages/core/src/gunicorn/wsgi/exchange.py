@@ -1,0 +1,420 @@
+"""One WSGI request/response exchange (PEP 3333), whatever protocol carries it.
+
+HTTP/1.1 (the sync and gthread workers, and uwsgi behind a front end), HTTP/2 (gthread) and any
+later driver run an application the same way; only the *stream* that carries the request
+differs, behind the :class:`ExchangeStream` protocol::
+
+    driver ──> runner.count_request()                     max_requests; False: stop keeping alive
+       │       exchange = Exchange(stream, request)        stream: this connection's framing
+       └─────> runner.run(exchange, base_environ, extra)
+                 environ ─> pre_request ─> app(environ, exchange.start_response)
+                 ─> the body (a list in one send, an iterable chunk by chunk, sendfile) ─> close()
+                 errors: a bare 4xx/500 page if nothing was sent, else the response is aborted
+                 ─> stream.finished() ─> access log + post_request
+
+The response rules live here, once, in :class:`Exchange`:
+
+* ``start_response`` may be called again only with ``exc_info``; once the head is on the wire
+  that call re-raises the application's exception (PEP 3333);
+* the head is held until the first non-empty body chunk (or the end of the body), so a head and
+  a small body leave together;
+* HEAD requests and 1xx, 204 and 304 responses carry no body (RFC 9110 §6.4.1); what the
+  application wrote is dropped (``body_dropped``, logged at debug);
+* a body longer than its Content-Length is cut; a shorter one is *aborted* (the HTTP/1.1
+  connection closes, the HTTP/2 stream is reset) so the client cannot take it for complete;
+* ``write()`` or returning before ``start_response`` raises :class:`ResponseNotStarted`;
+* ``wsgi.early_hints`` sends a 103 before the final head, and nothing once it is out;
+* a :class:`~gunicorn.wsgi.filewrapper.FileWrapper` of a real file goes through ``sendfile``
+  when the stream can and the length is known.
+
+Framing is the stream's: HTTP/1.1 bytes (:class:`gunicorn.wsgi.response.HTTP1Stream`) or
+HTTP/2 frames (``gunicorn.http2.wsgi``). :class:`RequestInfo` is the ``req`` that the
+pre_request/post_request hooks and the access log get, for ASGI requests too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Protocol
+
+from gunicorn.glogging import Logger
+from gunicorn.hooks import call_user_hook
+from gunicorn.http.errors import HTTPError
+from gunicorn.http.events import Request
+from gunicorn.http.writer import field_lines
+from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
+from gunicorn.wsgi.filewrapper import FileWrapper
+from gunicorn.wsgi.input import WSGIInput
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+Fields = list[tuple[str, str]]
+
+
+class ClientGone(OSError):
+    """The peer of an exchange went away (closed, reset, stopped reading or sending in time):
+    the response cannot be delivered. Streams raise it (or a subclass) from any I/O."""
+
+
+class ResponseNotStarted(RuntimeError):
+    """The application returned (or wrote) without calling start_response first."""
+
+
+class RequestInfo:
+    """The ``req`` given to pre_request/post_request hooks and the access log.
+
+    A thin view of the parser's :class:`~gunicorn.http.events.Request` plus the peer address.
+    """
+
+    __slots__ = ("request", "peer_addr")
+
+    def __init__(self, request: Request, peer_addr: Any) -> None:
+        self.request = request
+        self.peer_addr = peer_addr
+
+    method = property(lambda self: self.request.method)
+    uri = property(lambda self: self.request.uri)
+    path = property(lambda self: self.request.path)
+    query = property(lambda self: self.request.query)
+    fragment = property(lambda self: self.request.fragment)
+    version = property(lambda self: self.request.version)
+    headers = property(lambda self: self.request.headers)
+    scheme = property(lambda self: self.request.scheme)
+    remote_addr = property(lambda self: self.peer_addr)
+
+
+class ExchangeStream(Protocol):
+    """What an :class:`Exchange` needs from the connection or stream carrying one request.
+
+    The stream holds the protocol's framing; the exchange decides what is sent and when. Any
+    I/O method raises :class:`ClientGone` when the peer is gone. The exchange calls ``start``
+    before any ``send``, and ``send`` (or ``sendfile``) before ``end``.
+    """
+
+    peer: Any  # the socket peer address (for logs and RequestInfo)
+    can_sendfile: bool  # ``sendfile`` may be used (plain sockets; never HTTP/2 or TLS)
+
+    def read_body(self) -> bytes:
+        """The next chunk of the request body (never empty), ``b""`` once it ended."""
+        ...
+
+    def start(self, status: str, headers: Fields) -> tuple[int, int | None]:
+        """Validate and encode a final response head and hold it (a second call replaces it).
+
+        Returns the status code and the Content-Length (None when absent, or when the status
+        may not have one). Raises InvalidResponseHeader with nothing sent.
+        """
+        ...
+
+    def send(self, data: bytes, end: bool) -> None:
+        """Send the held head (if not sent yet) and ``data``; ``end``: the body is complete."""
+        ...
+
+    def send_informational(self, status: str, headers: Fields) -> None:
+        """Send an interim response (``103 Early Hints``) now, before the final head."""
+        ...
+
+    def end(self, trailers: Fields) -> None:
+        """Complete the body with trailer fields (already validated), as the protocol can."""
+        ...
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int:
+        """Send the held head, then ``count`` bytes of ``fd`` from ``offset`` as the whole body;
+        return the number of body bytes sent (fewer: the file was shorter)."""
+        ...
+
+    def send_error(self, status: int, reason: str) -> int:
+        """Drop a held head and send a bare error page instead (never exception text); return
+        its body size. Only called while nothing was sent."""
+        ...
+
+    def abort(self) -> None:
+        """The response cannot be completed (cut short, or failed after its head went out):
+        end it so the client sees it incomplete (close the connection, reset the stream)."""
+        ...
+
+    def finished(self) -> None:
+        """The application is done with the stream (called once, even on an error)."""
+        ...
+
+
+def _as_bytes(data: Any) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"response body chunks must be bytes, not {type(data).__name__}")
+
+
+class Exchange:
+    """The response to one request: ``start_response`` is the callable given to the app.
+
+    Doubles as the ``resp`` of the access log and the post_request hook: ``status``,
+    ``status_code``, ``headers`` and ``sent`` (body bytes sent, an error page's included).
+    """
+
+    __slots__ = ("stream", "request", "status", "status_code", "headers", "sent", "_started",
+                 "_held", "_length", "_no_body", "_trailers", "body_dropped", "truncated")
+
+    def __init__(self, stream: ExchangeStream, request: Request) -> None:
+        self.stream = stream
+        self.request = request
+        self.status = ""
+        self.status_code = 0
+        self.headers: Fields = []
+        self.sent = 0
+        self._started = False  # start_response was called
+        self._held = False  # ... and its head is not on the wire yet
+        self._length: int | None = None  # Content-Length of a body that may be sent
+        self._no_body = False
+        self._trailers: Fields | None = None
+        self.body_dropped = False  # the app wrote a body the method or status forbids
+        self.truncated = False  # the body was shorter than its Content-Length
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._started and not self._held
+
+    # -- PEP 3333 -------------------------------------------------------------------------------
+
+    def start_response(self, status: str, headers: Fields,
+                       exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self._started and not self._held:
+                    # PEP 3333: too late to change the status, let the server abort the response.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # break the frame <-> traceback cycle
+        elif self._started:
+            raise AssertionError("start_response called a second time without exc_info")
+        if not isinstance(status, str):
+            raise TypeError(f"status must be a str, not {type(status).__name__}")
+        if not isinstance(headers, list):
+            raise TypeError(f"headers must be a list, not {type(headers).__name__}")
+        # Validates status and headers (InvalidResponseHeader, so the runner can still 500).
+        code, length = self.stream.start(status, headers)
+        no_body = self._no_body = (self.request.method == "HEAD" or code < 200 or code == 204
+                                   or code == 304)
+        self._length = None if no_body else length
+        self.status = status
+        self.status_code = code
+        self.headers = headers
+        self._started = self._held = True
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable; also used for each chunk of the iterable."""
+        if not self._started:
+            raise ResponseNotStarted("write() before start_response()")
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if data:
+            self._send(data, False)
+
+    def send_early_hints(self, headers: Fields) -> None:
+        """``wsgi.early_hints``: a 103 before the final response (RFC 8297), never after."""
+        if self._started and not self._held:
+            return  # too late: the final response is on its way
+        self.stream.send_informational("103 Early Hints", headers)
+
+    def set_trailers(self, trailers: Iterable[tuple[str, str]]) -> None:
+        """Trailer fields sent after the body (where the protocol has them: HTTP/2's
+        ``gunicorn.http2.send_trailers``). Raises InvalidResponseHeader for a bad field."""
+        self._trailers = [(name, value) for name, _, value in field_lines(list(trailers))]
+
+    # -- sending the iterable -------------------------------------------------------------------
+
+    def send_result(self, result: Iterable[bytes]) -> None:
+        """Send everything the application returned, then end the body.
+
+        A list goes in one ``send`` together with the head; a FileWrapper through sendfile if
+        it can; any other iterable chunk by chunk. Closing ``result`` is the caller's job.
+        """
+        if type(result) is list:
+            if not self._started:
+                raise ResponseNotStarted("the application returned without calling start_response")
+            body = result[0] if len(result) == 1 else b"".join(result)  # TypeError for a str
+            if type(body) is not bytes:
+                body = _as_bytes(body)
+            self._send(body, True)
+            return
+        if type(result) is FileWrapper and self._sendfile(result):
+            return
+        for chunk in result:
+            self.write(chunk)
+        self.finish()
+
+    def finish(self) -> None:
+        """End the body (the head goes out now if no chunk took it)."""
+        if not self._started:
+            raise ResponseNotStarted("the application returned without calling start_response")
+        self._send(b"", True)
+
+    def _send(self, data: bytes, end: bool) -> None:
+        if data:
+            if self._no_body:
+                self.body_dropped = True
+                data = b""
+            elif self._length is not None and len(data) > self._length - self.sent:
+                data = data[:self._length - self.sent]
+        held = self._held
+        if not data and not end and not held:
+            return
+        self._held = False
+        self.sent += len(data)
+        stream = self.stream
+        if end:
+            length = self._length
+            if length is not None and self.sent < length:
+                self.truncated = True
+                if data or held:
+                    stream.send(data, False)
+                stream.abort()
+                return
+            if self._trailers is not None:
+                if data or held:
+                    stream.send(data, False)
+                stream.end(self._trailers)
+                return
+        stream.send(data, end)
+
+    def _sendfile(self, wrapper: FileWrapper) -> bool:
+        """Send a file with ``os.sendfile``; False when the generic path must be used."""
+        length = self._length
+        if not self._started or length is None or not self.stream.can_sendfile:
+            return False
+        fd = wrapper.fileno()
+        if fd is None:
+            return False
+        try:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+            available = os.fstat(fd).st_size - offset
+        except OSError:
+            return False
+        self._held = False
+        sent = self.stream.sendfile(fd, offset, min(length, max(available, 0)))
+        self.sent += sent
+        if sent < length:
+            self.truncated = True
+            self.stream.abort()
+        return True
+
+    # -- failures -------------------------------------------------------------------------------
+
+    def fail(self, status: int, reason: str) -> None:
+        """The application failed: a bare error page if nothing was sent yet, else abort."""
+        if self._started and not self._held:
+            self.stream.abort()
+            return
+        self._started, self._held = True, False
+        self.status, self.status_code, self.headers = f"{status} {reason}", status, []
+        try:
+            self.sent = self.stream.send_error(status, reason)
+        except OSError:
+            pass  # the client is gone; the error is already logged
+
+
+class ExchangeRunner:
+    """Runs the application of one worker for each exchange its drivers hand it.
+
+    ``environ`` builds the PEP 3333 environ (per worker). Thread-safe: the state of a request
+    lives in its :class:`Exchange`, and the request counter goes through the worker's lock.
+    """
+
+    __slots__ = ("worker", "cfg", "log", "app", "environ", "max_requests", "pre_request",
+                 "post_request", "custom_access")
+
+    def __init__(self, worker: Any, environ: EnvironBuilder) -> None:
+        cfg = self.cfg = worker.cfg
+        self.worker = worker
+        self.log = worker.log
+        self.app = worker.wsgi
+        self.environ = environ
+        self.max_requests = worker.max_requests or 0
+        # The default hooks do nothing: skip building their arguments on every request.
+        self.pre_request = None if is_default_setting(cfg, "pre_request") else cfg.pre_request
+        self.post_request = None if is_default_setting(cfg, "post_request") else cfg.post_request
+        # A logger class overriding access() (statsd counts requests) is called for every
+        # request; the stock one only while its access log is on.
+        self.custom_access = type(self.log).access is not Logger.access
+
+    def count_request(self) -> bool:
+        """Count one request; False once the worker is stopping (max_requests or a signal)."""
+        worker = self.worker
+        if worker.nr_lock is None:  # one thread: Worker.count_request inlined, no call
+            worker.nr += 1
+            served = worker.nr
+        else:
+            served = worker.count_request()
+        # `==`, not `>=`: the count is exact, so exactly one thread meets it and says so.
+        if self.max_requests and served == self.max_requests and worker.alive:
+            self.log.info("Autorestarting worker after current request.")
+            worker.alive = False
+        return bool(worker.alive)
+
+    def run(self, exchange: Exchange, base_environ: dict[str, Any],
+            extra: dict[str, Any] | None = None) -> None:
+        """Serve ``exchange``: environ (``base_environ`` of the connection, then ``extra``),
+        pre_request, the application, its body, its ``close()``; then the access log and
+        post_request. Only BaseExceptions (SystemExit from a QUIT) propagate."""
+        stream = exchange.stream
+        request = exchange.request
+        log = self.log
+        logs = (self.post_request is not None or self.custom_access
+                or getattr(log, "access_log_enabled", True))
+        pre_request = self.pre_request
+        info = RequestInfo(request, stream.peer) if logs or pre_request is not None else None
+        environ: dict[str, Any] = {}
+        start = time.perf_counter()
+        try:
+            try:
+                environ = self.environ.build(request, base_environ, WSGIInput(stream),
+                                             exchange.send_early_hints)
+                if extra:
+                    environ.update(extra)
+                if pre_request is not None:
+                    pre_request(self.worker, info)
+                result = self.app(environ, exchange.start_response)
+                try:
+                    exchange.send_result(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            except ClientGone as exc:
+                log.debug("client %r went away: %s", stream.peer, exc)
+                stream.abort()
+            except (HTTPError, PathOutsideScriptName) as exc:
+                # A bad body met while the app read wsgi.input, an unframeable response header,
+                # or a path outside SCRIPT_NAME.
+                log.error("error handling %s %s: %s", request.method, request.uri, exc)
+                exchange.fail(exc.status, exc.reason)
+            except Exception:  # noqa: BLE001 - an application bug must never take the worker down
+                log.exception("Error handling request %s", request.uri)
+                exchange.fail(500, "Internal Server Error")
+            else:
+                if exchange.body_dropped:
+                    log.debug("%s %s: body of a %s response not sent (none allowed)",
+                              request.method, request.uri, exchange.status_code)
+                if exchange.truncated:
+                    log.error("%s %s: body shorter than its Content-Length",
+                              request.method, request.uri)
+        finally:
+            stream.finished()
+        if not logs:
+            return
+        # logger_class and post_request may be user code: a failure must not break the stream.
+        elapsed = time.perf_counter() - start
+        call_user_hook(log, "access log", log.access, exchange, info, environ, elapsed)
+        if self.post_request is not None:
+            call_user_hook(log, "post_request hook", self.post_request, self.worker, info,
+                           environ, exchange)
+
+
+def is_default_setting(cfg: Any, name: str) -> bool:
+    """Is setting ``name`` of ``cfg`` still its registry default (a hook that does nothing)?"""
+    try:
+        return getattr(cfg, name) is cfg.registry.get(name).default
+    except (AttributeError, KeyError):
+        return False
