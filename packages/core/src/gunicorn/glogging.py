@@ -412,6 +412,14 @@ class Logger:
         return list(seen.values())
 
 
+def records_every_request(log: Any) -> bool:
+    """Must ``log.access`` run for every request, even with the access log off? True for a
+    logger class overriding ``access()`` (statsd counts requests) and for one recording request
+    metrics (``--metrics-bind``); drivers skip the call otherwise while the log is off."""
+    return (type(log).access is not Logger.access
+            or getattr(log, "request_metrics", None) is not None)
+
+
 class _locked:
     """``with _locked(handler):`` -- Handler.acquire/release as a context manager."""
 

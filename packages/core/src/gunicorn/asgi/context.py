@@ -10,13 +10,13 @@ from typing import Any
 
 from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.asgi.ws_limits import WebSocketLimits
-from gunicorn.glogging import Logger
+from gunicorn.glogging import records_every_request
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.instrument.request_id import RequestIds
-from gunicorn.wsgi.exchange import RequestInfo
+from gunicorn.wsgi.exchange import RequestInfo, is_default_setting
 
 _PROTOCOLS: Mapping[tuple[int, int], str] = MappingProxyType(
     {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"})
@@ -61,13 +61,9 @@ class WorkerContext:
         self.on_slot_free: Callable[[], None] = _nothing
         self.on_stop: Callable[[], None] = _nothing
         # The default hooks do nothing: skip building their arguments on every request.
-        self.pre_request = None if _is_default(cfg, "pre_request") else cfg.pre_request
-        self.post_request = None if _is_default(cfg, "post_request") else cfg.post_request
-        # A logger class overriding access() (statsd counts requests), or one recording request
-        # metrics (--metrics-bind), is called for every request; else only when its access log
-        # is on.
-        self.custom_access = (type(self.log).access is not Logger.access
-                              or getattr(self.log, "request_metrics", None) is not None)
+        self.pre_request = None if is_default_setting(cfg, "pre_request") else cfg.pre_request
+        self.post_request = None if is_default_setting(cfg, "post_request") else cfg.post_request
+        self.custom_access = records_every_request(self.log)
         # False when nothing would be done per finished request (the common production case).
         self.logs_requests = bool(self.custom_access or self.post_request is not None
                                   or getattr(self.log, "access_log_enabled", True))
@@ -172,10 +168,3 @@ class AccessRecord:
 
 def _nothing() -> None:
     return None
-
-
-def _is_default(cfg: Any, name: str) -> bool:
-    try:
-        return getattr(cfg, name) is cfg.registry.get(name).default
-    except (AttributeError, KeyError):
-        return False

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import records_every_request
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Request
@@ -335,9 +335,7 @@ class ExchangeRunner:
         # The default hooks do nothing: skip building their arguments on every request.
         self.pre_request = None if is_default_setting(cfg, "pre_request") else cfg.pre_request
         self.post_request = None if is_default_setting(cfg, "post_request") else cfg.post_request
-        # A logger class overriding access() (statsd counts requests) is called for every
-        # request; the stock one only while its access log is on.
-        self.custom_access = type(self.log).access is not Logger.access
+        self.custom_access = records_every_request(self.log)
 
     def count_request(self) -> bool:
         """Count one request; False once the worker is stopping (max_requests or a signal)."""
