@@ -80,6 +80,11 @@ class ASGIWorker(Worker):
         self.max_conns = 1
         self._accept_batch = ACCEPT_BATCH
         self._pace = False
+        # Set by QUIT/INT before the base handler raises SystemExit: however the loop meets
+        # that exception (uvloop may first run callbacks already due, such as the tick that
+        # starts a graceful stop once alive is False), a quick stop never runs the graceful
+        # stop or the lifespan shutdown.
+        self._quitting = False
 
     # -- process ------------------------------------------------------------------------------
 
@@ -100,6 +105,10 @@ class ASGIWorker(Worker):
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.request_stop)
+
+    def handle_quit(self, sig: int, frame: FrameType | None) -> None:
+        self._quitting = True
+        super().handle_quit(sig, frame)
 
     def handle_usr1(self, sig: int, frame: FrameType | None) -> None:
         super().handle_usr1(sig, frame)
@@ -152,6 +161,8 @@ class ASGIWorker(Worker):
             self._set_accepting(True)
             if self.alive:
                 await self._stop
+            if self._quitting:
+                return
             await self._graceful()
             await lifespan.shutdown()
         finally:
