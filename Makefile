@@ -17,7 +17,7 @@ extras      = $(strip $(foreach e,$(EXTRAS),$(if $(filter $(1),$(firstword $(sub
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
-.PHONY: venv run test lint dist docs check-docs bench clean
+.PHONY: venv run test lint dist docs typed check-docs bench clean
 
 venv: $(STAMP)
 
@@ -44,9 +44,14 @@ dist: venv
 	rm -rf dist
 	for p in $(PACKAGES); do $(BIN)/python -m build -q -o dist $$p || exit 1; done
 
-docs: venv
+docs: typed
 	$(BIN)/python -m gunicorn.config.docs > docs/settings.md
 	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.docs --plugin $$p > docs/settings-$$p.md || exit 1; done
+
+# The typed settings views (cfg: CoreSettings, DirtySettings, ...) generated from the registry.
+typed: venv
+	$(BIN)/python -m gunicorn.config.typed_gen > packages/core/src/gunicorn/config/typed.py
+	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.typed_gen --plugin $$p > packages/$$p/src/gunicorn/$$p/typed_settings.py || exit 1; done
 
 # The peers (gunicorn 27.0.1, uvicorn) live in their own virtualenv; without it `make bench`
 # says how to make one and measures ours alone.
