@@ -27,6 +27,7 @@ from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 if TYPE_CHECKING:
     from gunicorn.arbiter.sidecars import SidecarSupervisor
     from gunicorn.arbiter.signals import SignalQueue
+    from gunicorn.config.typed import CoreSettings
     from gunicorn.control.server import ControlServer
     from gunicorn.instrument.metrics_service import MetricsService
 
@@ -40,7 +41,7 @@ class WorkerPool:
     APP_LOAD_ERROR = APP_LOAD_ERROR
 
     # Provided by Arbiter.__init__.
-    cfg: Any
+    cfg: CoreSettings
     log: Any
     app: Any
     pid: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.asgi.ws_limits import WebSocketLimits
@@ -17,6 +17,9 @@ from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.instrument.request_id import RequestIds
 from gunicorn.workers.handler import RequestInfo
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 # A new connection gets this long to send its first request, whatever keepalive says.
 FIRST_REQUEST_WAIT = 5.0
@@ -177,7 +180,7 @@ def _nothing() -> None:
     return None
 
 
-def _is_default(cfg: Any, name: str) -> bool:
+def _is_default(cfg: CoreSettings, name: str) -> bool:
     try:
         return getattr(cfg, name) is cfg.registry.get(name).default
     except (AttributeError, KeyError):

@@ -27,7 +27,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.dirty.allocation import Allocator
@@ -66,6 +66,9 @@ from gunicorn.dirty.supervisor import Supervisor
 from gunicorn.errors import UnsafePathError
 from gunicorn.private_dir import describe_owner, ensure_private_dir, uid_is_trusted
 from gunicorn.sockets import peer_credentials
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 MONITOR_INTERVAL = 0.5
 
@@ -115,7 +118,7 @@ class DirtyArbiter:
     ``workers`` (pid -> :class:`~gunicorn.dirty.pool.WorkerHandle`), ``specs``.
     """
 
-    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int,
+    def __init__(self, cfg: DirtySettings, log: Any, socket_path: str, master_pid: int,
                  notify: Callable[[], None] | None = None,
                  master_uid: int | None = None) -> None:
         self.cfg = cfg
@@ -524,7 +527,7 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def _prepare_import_path(cfg: Any) -> None:
+def _prepare_import_path(cfg: DirtySettings) -> None:
     """Make app modules importable as HTTP workers do (``--chdir``, ``--pythonpath``)."""
     from gunicorn.app.loader import ensure_path
 
