@@ -390,7 +390,7 @@ class Logger:
                 self._capture(self._open("errorlog", self.cfg.errorlog))
         for handler in self._file_handlers():
             with _locked(handler):
-                if handler.stream:  # type: ignore[truthy-bool]
+                if handler.stream:
                     handler.stream.close()
                     handler.stream = handler._open()
 
@@ -398,7 +398,7 @@ class Logger:
         """Mark every log file descriptor close-on-exec (before the arbiter re-execs on USR2)."""
         for handler in self._file_handlers():
             with _locked(handler):
-                if handler.stream:  # type: ignore[truthy-bool]
+                if handler.stream:
                     set_cloexec(handler.stream.fileno())
         if self.logfile is not None:
             set_cloexec(self.logfile.fileno())

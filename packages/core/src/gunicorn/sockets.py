@@ -73,7 +73,7 @@ def check_unix_socket_path(setting: str, path: str, hint: str = "") -> None:
 def check_bind_paths(cfg: CoreSettings) -> None:
     """:func:`check_unix_socket_path` for every ``unix:`` address in ``bind``."""
     for address in cfg.address:
-        if address.kind == "unix":
+        if address.kind == "unix" and address.path is not None:
             check_unix_socket_path("bind", address.path, "bind a shorter path")
 
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gunicorn.errors import ConfigError
+
 if TYPE_CHECKING:
     from gunicorn.config.typed import CoreSettings
 
@@ -31,6 +33,8 @@ def default_context(cfg: CoreSettings, alpn: Sequence[str] | None = None) -> ssl
     """The context gunicorn users expect from certfile/keyfile/ca_certs/cert_reqs/ciphers.
 
     ``alpn`` is the ALPN offer in preference order (default: HTTP/1.1 only)."""
+    if cfg.certfile is None:
+        raise ConfigError("certfile", "keyfile is set but certfile is not")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(certfile=cfg.certfile, keyfile=cfg.keyfile)
     ctx.verify_mode = ssl.VerifyMode(cfg.cert_reqs)

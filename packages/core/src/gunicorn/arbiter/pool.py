@@ -40,12 +40,16 @@ class WorkerPool:
     WORKER_BOOT_ERROR = WORKER_BOOT_ERROR
     APP_LOAD_ERROR = APP_LOAD_ERROR
 
+    @property
+    def proc_name(self) -> str:
+        """The process title base (Arbiter: ``proc_name``, with ``.2`` in a re-exec'd master)."""
+        raise NotImplementedError
+
     # Provided by Arbiter.__init__.
     cfg: CoreSettings
     log: Any
     app: Any
     pid: int
-    proc_name: str
     listeners: list[Any]
     workers: dict[int, Any]
     signals: SignalQueue

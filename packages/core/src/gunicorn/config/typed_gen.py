@@ -46,7 +46,9 @@ settings they shadow. :class:`~gunicorn.config.Config` satisfies this Protocol."
 _PLUGIN_DOC = """The typed view of the settings the ``{name}`` plugin adds: ``cfg: {cls}``.
 
 The plugin's own code reads its settings through this view; the core never does (it does not
-know the plugin). :class:`~gunicorn.config.Config` satisfies this Protocol."""
+know the plugin). :class:`~gunicorn.config.Config` satisfies this Protocol, so the plugin's hooks
+may declare ``cfg: {cls}``; a configuration the relay hands over as a value typed
+``CoreSettings`` (``SidecarContext.cfg``) is narrowed with :func:`{func}`."""
 
 
 class TypeGenError(Exception):
@@ -185,17 +187,35 @@ def class_name(plugin: str) -> str:
     return "".join(part.capitalize() for part in plugin.replace("-", "_").split("_")) + "Settings"
 
 
+_NARROW = '''
+
+def {func}(cfg: CoreSettings) -> {cls}:
+    """``cfg`` (a configuration the relay handed over, e.g. ``SidecarContext.cfg``) seen
+    through this plugin's view; PluginError when the plugin's settings are not registered in
+    it (the plugin was not loaded through the relay)."""
+    if "{first}" not in cfg.registry:
+        raise PluginError("the {name} plugin's settings are not registered in this configuration")
+    return cast("{cls}", cfg)
+'''
+
+
 def render_plugin(name: str) -> str:
     """The source of the plugin's ``typed_settings.py``."""
     from gunicorn.config.docs import plugin_registry
 
     renderer = _Renderer()
+    renderer.imports.add(("typing", "cast"))
     cls = class_name(name)
-    body = _section_body(renderer, plugin_registry(name), set())
-    return _module(_PLUGIN_DOC.format(name=name, cls=cls),
-                   f"python -m gunicorn.config.typed_gen --plugin {name}", renderer,
-                   "CoreSettings, Protocol", cls, body,
-                   ["from gunicorn.config.typed import CoreSettings"])
+    registry = plugin_registry(name)
+    body = _section_body(renderer, registry, set())
+    first = next(iter(registry)).name
+    func = f"{name.replace('-', '_')}_settings"
+    source = _module(_PLUGIN_DOC.format(name=name, cls=cls, func=func),
+                     f"python -m gunicorn.config.typed_gen --plugin {name}", renderer,
+                     "CoreSettings, Protocol", cls, body,
+                     ["from gunicorn.config.typed import CoreSettings",
+                      "from gunicorn.errors import PluginError"])
+    return source + _NARROW.format(func=func, cls=cls, first=first, name=name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,7 +92,7 @@ def capped_int(cap: int, zero_means: int | None = None) -> Validator:
         number = positive_int()(value)
         if number == 0 and zero_means is not None:
             return zero_means
-        return min(number, cap)
+        return min(int(number), cap)
 
     return validate
 
@@ -316,7 +316,7 @@ def hook(arity: int | tuple[int, ...]) -> Validator:
     full = max(allowed)
 
     def validate(value: Any) -> Callable[..., Any]:
-        fn = import_dotted(value.strip()) if isinstance(value, str) else value
+        fn: Callable[..., Any] = import_dotted(value.strip()) if isinstance(value, str) else value
         if not callable(fn):
             raise TypeError(f"expected a callable, got {value!r}")
         for count in reversed(allowed):

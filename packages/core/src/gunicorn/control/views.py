@@ -91,7 +91,7 @@ def listeners_data(arbiter: ControlledArbiter) -> dict[str, Any]:
 
 
 def _kind(listener: Any) -> str:
-    family = getattr(listener, "family", None)
+    family: Any = getattr(listener, "family", None)
     return {socket.AF_UNIX: "unix", socket.AF_INET: "tcp",
             socket.AF_INET6: "tcp6"}.get(family, "unknown")
 

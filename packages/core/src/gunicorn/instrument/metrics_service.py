@@ -142,11 +142,12 @@ class MetricsService:
     def sidecars(self) -> list[SidecarSpec]:
         """Bind ``metrics_bind`` and return the sidecar serving it (empty when off, or while
         this master is a re-exec'd one waiting to be promoted)."""
-        if not self.enabled or self.listener is not None:
+        bind = self.cfg.metrics_bind
+        if not self.enabled or self.listener is not None or bind is None:
             return []
         from gunicorn.instrument.metrics_server import MetricsSidecar
 
-        address = parse_address(self.cfg.metrics_bind)
+        address = parse_address(bind)
         self.listener = bind_address(address, self.cfg, self.log)
         if self.listener.path:
             os.chmod(self.listener.path, 0o600)

@@ -91,11 +91,11 @@ class Statsd(Logger):
         self.prefix = normalise_prefix(cfg.statsd_prefix)
         self.dogstatsd_tags = cfg.dogstatsd_tags
         old = self.sock
-        self.sock, self._address = self._open(cfg.statsd_host)
+        self.sock, self._address = self._open_socket(cfg.statsd_host)
         if old is not None:
             old.close()
 
-    def _open(self, host: Any) -> tuple[socket.socket | None, str | tuple[str, int] | None]:
+    def _open_socket(self, host: Any) -> tuple[socket.socket | None, str | tuple[str, int] | None]:
         if not host:
             return None, None
         try:

@@ -56,7 +56,7 @@ def new_event_loop(choice: str, log: Any) -> asyncio.AbstractEventLoop:
                           "(pip install 'gunicorn-core[uvloop]')")
                 sys.exit(WORKER_BOOT_ERROR)
         else:
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 
 

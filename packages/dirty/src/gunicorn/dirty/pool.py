@@ -193,7 +193,7 @@ def _detach_from_arbiter(fds: Iterable[int]) -> None:
 
 def reap() -> list[tuple[int, int]]:
     """Every exited child: (pid, wait status)."""
-    out = []
+    out: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

@@ -1,7 +1,9 @@
 """The typed view of the settings the ``dirty`` plugin adds: ``cfg: DirtySettings``.
 
 The plugin's own code reads its settings through this view; the core never does (it does not
-know the plugin). :class:`~gunicorn.config.Config` satisfies this Protocol.
+know the plugin). :class:`~gunicorn.config.Config` satisfies this Protocol, so the plugin's hooks
+may declare ``cfg: DirtySettings``; a configuration the relay hands over as a value typed
+``CoreSettings`` (``SidecarContext.cfg``) is narrowed with :func:`dirty_settings`.
 
 Generated from the settings registry by ``python -m gunicorn.config.typed_gen --plugin dirty``
 (``make typed``): do not edit. Change the settings (their validator's return annotation, or
@@ -11,9 +13,10 @@ Generated from the settings registry by ``python -m gunicorn.config.typed_gen --
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gunicorn.config.typed import CoreSettings
+from gunicorn.errors import PluginError
 
 
 class DirtySettings(CoreSettings, Protocol):
@@ -52,3 +55,12 @@ class DirtySettings(CoreSettings, Protocol):
     def dirty_worker_init(self) -> Callable[[Any], Any]: ...
     @property
     def dirty_worker_exit(self) -> Callable[[Any, Any], Any]: ...
+
+
+def dirty_settings(cfg: CoreSettings) -> DirtySettings:
+    """``cfg`` (a configuration the relay handed over, e.g. ``SidecarContext.cfg``) seen
+    through this plugin's view; PluginError when the plugin's settings are not registered in
+    it (the plugin was not loaded through the relay)."""
+    if "dirty_apps" not in cfg.registry:
+        raise PluginError("the dirty plugin's settings are not registered in this configuration")
+    return cast("DirtySettings", cfg)

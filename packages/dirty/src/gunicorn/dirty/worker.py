@@ -45,7 +45,7 @@ INIT_RETRY_MAX = 30.0  # ...up to this
 
 def retry_delay(attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1, 2, ...) of a failed app load."""
-    return min(INIT_RETRY_MIN * 2 ** (attempt - 1), INIT_RETRY_MAX)
+    return min(INIT_RETRY_MIN * 2.0 ** (attempt - 1), INIT_RETRY_MAX)
 PARENT_POLL = 0.5
 
 
