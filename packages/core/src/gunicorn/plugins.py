@@ -39,7 +39,7 @@ A plugin can be blocked with ``--disable-plugin NAME`` (repeatable), also honour
 Every plugin is checked when it is loaded (:func:`verify_plugin`), so a mistake is an error that
 stops the server with exit code 2, not a hook silently never called: a hook that cannot be called
 with its arguments, and a public method whose name is a near miss of a hook's (``add_setting``,
-``sidecar``, ``workerEnviron``: within two edits, ignoring case). Helpers that are not hooks and
+``sidecar``, ``workerEnviron``: within two edits, ignoring case, as for config-file typos). Helpers that are not hooks and
 look like one are named with a leading underscore.
 """
 
@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from gunicorn.config.suggest import closest
 from gunicorn.errors import PluginError
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ HOOK_PARAMETERS: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     "health": ("cfg",),
 })
 HOOK_NAMES = tuple(HOOK_PARAMETERS)
-# A public method this close to a hook's name (edits, ignoring case) is taken for a misspelt hook.
-NEAR_MISS = 2
 
 log = logging.getLogger("gunicorn.error")
 
@@ -98,14 +97,15 @@ def verify_plugin(name: str, obj: Any) -> None:
 
     Raises :class:`PluginError` naming the plugin, the method and the hooks when a hook cannot
     be called with the hook's positional arguments, when a hook attribute is not callable, or
-    when a public method's name is within :data:`NEAR_MISS` edits of a hook's (ignoring case)
-    without being one. Other public methods are the plugin's own business.
+    when a public method's name is a near miss of a hook's without being one (ignoring case;
+    "near" is the config-file typo rule of :func:`gunicorn.config.suggest.closest`: two edits,
+    one for names of up to 4 characters). Other public methods are the plugin's own business.
     """
     for attr, value in _public_callables(obj):
         if attr in HOOK_PARAMETERS:
             _check_signature(name, attr, value)
             continue
-        near = _nearest_hook(attr)
+        near = closest(attr.lower(), HOOK_NAMES)
         if near is not None:
             raise PluginError(f"plugin {name!r}: method {attr!r} is not a hook (did you mean "
                               f"{near!r}?); the hooks are {_hook_list()}")
@@ -143,26 +143,6 @@ def _check_signature(plugin: str, hook: str, fn: Any) -> None:
     except TypeError:
         raise PluginError(f"plugin {plugin!r}: hook {hook}{signature} cannot be called as "
                           f"{hook}({', '.join(params)}); the hooks are {_hook_list()}") from None
-
-
-def _nearest_hook(attr: str) -> str | None:
-    lowered = attr.lower()
-    best = min(HOOK_NAMES, key=lambda hook: _distance(lowered, hook))
-    return best if _distance(lowered, best) <= NEAR_MISS else None
-
-
-def _distance(a: str, b: str) -> int:
-    """Edits (insert, delete, substitute, swap two neighbours) turning ``a`` into ``b``."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]
 
 
 def _hook_list() -> str:
