@@ -69,9 +69,13 @@ docs: typed
 	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.docs --plugin $$p > docs/settings-$$p.md || exit 1; done
 
 # The typed settings views (cfg: CoreSettings, DirtySettings, ...) generated from the registry.
+# Written through a temporary file: the generator imports the modules it regenerates.
 typed: venv
-	$(BIN)/python -m gunicorn.config.typed_gen > packages/core/src/gunicorn/config/typed.py
-	for p in $(PLUGINS); do $(BIN)/python -m gunicorn.config.typed_gen --plugin $$p > packages/$$p/src/gunicorn/$$p/typed_settings.py || exit 1; done
+	$(BIN)/python -m gunicorn.config.typed_gen > packages/core/src/gunicorn/config/typed.py.new
+	mv packages/core/src/gunicorn/config/typed.py.new packages/core/src/gunicorn/config/typed.py
+	for p in $(PLUGINS); do out=packages/$$p/src/gunicorn/$$p/typed_settings.py; \
+	  $(BIN)/python -m gunicorn.config.typed_gen --plugin $$p > $$out.new && mv $$out.new $$out \
+	  || { rm -f $$out.new; exit 1; }; done
 
 # The peers (gunicorn 27.0.1, uvicorn) live in their own virtualenv; without it `make bench`
 # says how to make one and measures ours alone.

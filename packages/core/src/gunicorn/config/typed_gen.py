@@ -77,7 +77,7 @@ class _Renderer:
             return " | ".join(self.render(arg) for arg in args)
         if origin is typing.Literal:
             self.imports.add(("typing", "Literal"))
-            return f"Literal[{', '.join(repr(arg) for arg in args)}]"
+            return f"Literal[{', '.join(_literal(arg) for arg in args)}]"
         if origin is collections.abc.Callable:
             self.imports.add(("collections.abc", "Callable"))
             params, result = args[0], args[-1]  # get_args: ([params], result) or (..., result)
@@ -93,6 +93,13 @@ class _Renderer:
                 self.imports.add((tp.__module__, tp.__qualname__))
             return tp.__qualname__
         raise TypeGenError(f"cannot render the type {tp!r}")
+
+
+def _literal(value: Any) -> str:
+    # Double quotes, as in the rest of the code; repr() for anything that is not a plain string.
+    if isinstance(value, str) and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return repr(value)
 
 
 def setting_type(setting: Setting) -> Any:

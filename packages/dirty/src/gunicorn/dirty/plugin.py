@@ -24,7 +24,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
-from gunicorn.dirty.typed_settings import DirtySettings, dirty_settings
 from gunicorn.errors import ConfigError
 from gunicorn.plugins import SidecarContext, SidecarSpec
 from gunicorn.private_dir import make_private_tempdir
@@ -32,6 +31,7 @@ from gunicorn.sockets import check_unix_socket_path
 
 if TYPE_CHECKING:
     from gunicorn.config import Registry
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 SOCKET_ENV = "GUNICORN_DIRTY_SOCKET"
 SOCKET_NAME = "arbiter.sock"
@@ -136,6 +136,9 @@ class DirtyPlugin:
 
 
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
+    # Imported here: the generator of typed_settings imports this module to read the settings.
+    from gunicorn.dirty.typed_settings import dirty_settings
+
     cfg = dirty_settings(ctx.cfg)
     master_uid = os.geteuid()
     # As the HTTP workers do, and before the arbiter imports the apps (it reads their class
