@@ -25,11 +25,27 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
 APPS = TESTS / "apps"
 VENV_BIN = Path(sys.executable).parent
 GUNICORN = [sys.executable, "-m", "gunicorn"]
+
+
+def plugin_installed(name: str) -> bool:
+    """Whether the plugin ``name`` is registered (tests/integration/test_core_alone.py runs the
+    core's tests where none is)."""
+    from importlib.metadata import entry_points
+
+    return any(ep.name == name for ep in entry_points(group="gunicorn.plugins"))
+
+
+def needs_plugin(name: str) -> pytest.MarkDecorator:
+    """Mark a core test that exercises the plugin ``name``: skipped where it is not installed."""
+    return pytest.mark.skipif(not plugin_installed(name),
+                              reason=f"needs the {name} plugin (gunicorn-{name})")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

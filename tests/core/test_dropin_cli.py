@@ -10,7 +10,7 @@ import re
 import signal
 
 import pytest
-from harness import GunicornServer, run_gunicorn
+from harness import GunicornServer, needs_plugin, run_gunicorn
 
 
 def _check(*args: str, cwd=None) -> tuple[int, str]:
@@ -124,6 +124,7 @@ def test_a_disabled_plugins_setting_in_a_config_file_stops_with_exit_2(tmp_path)
                            "(--disable-plugin dirty) (in ./gunicorn.conf.py)\n")
 
 
+@needs_plugin("dirty")  # the warning is the dirty plugin's configure()
 def test_dirty_workers_without_dirty_apps_warns_that_no_pool_starts():
     status, err = _check("--dirty-workers", "2", "hello:app")
     assert status == 0

@@ -201,3 +201,12 @@ def test_setup_reopens_the_socket_with_the_new_host(udp_server):
         assert nothing_more(udp_server)
     finally:
         other.close()
+
+
+def test_reopening_the_captured_error_log_works_with_the_statsd_logger(udp_server, tmp_path):
+    errorlog = tmp_path / "error.log"
+    log = make_statsd(f"127.0.0.1:{udp_server.getsockname()[1]}", errorlog=str(errorlog),
+                      capture_output=True)
+    log.reopen_files()  # USR1: the Logger's _open(setting, path), not the StatsD socket's
+    log.info("after reopen")
+    assert "after reopen" in errorlog.read_text()

@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gunicorn import util
 from gunicorn.app.interface import mismatch
@@ -34,6 +34,9 @@ from gunicorn.protocols import check_config as check_protocols
 from gunicorn.sockets import check_bind_paths
 from gunicorn.workers import served_interface
 
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
+
 
 def _fail(message: str, status: int = 2) -> NoReturn:
     sys.stderr.write(f"Error: {message}\n")
@@ -48,12 +51,12 @@ def build_registry(plugins: PluginManager) -> Registry:
     return registry
 
 
-def print_config(cfg: Config) -> None:
+def print_config(cfg: CoreSettings) -> None:
     for name, value in cfg.items():
         print(f"{name} = {cfg.registry.get(name).shown(value)!r}")
 
 
-def check_config(cfg: Config) -> int:
+def check_config(cfg: CoreSettings) -> int:
     """Import the application as a worker would; 0 when it loads, 1 otherwise.
 
     Also says when the worker chosen cannot serve it (an ASGI app under a WSGI worker)."""
@@ -75,7 +78,7 @@ def check_config(cfg: Config) -> int:
     return 0
 
 
-def app_source(cfg: Config) -> AppSource:
+def app_source(cfg: CoreSettings) -> AppSource:
     """Where workers load the application from: ``APP_MODULE`` or a ``--paste`` ini file."""
     # Absolute now: the arbiter changes to --chdir before workers load it.
     paste = os.path.abspath(cfg.paste) if cfg.paste else None
@@ -83,7 +86,7 @@ def app_source(cfg: Config) -> AppSource:
                      paste_global=cfg.raw_paste_global_conf)
 
 
-def show_notices(cfg: Config, log: Any = None) -> None:
+def show_notices(cfg: CoreSettings, log: Any = None) -> None:
     """Log the configuration's notices (likely typos, settings without effect); without a
     logger, print them to stderr (``--check-config``)."""
     for notice in cfg.notices:
@@ -94,7 +97,7 @@ def show_notices(cfg: Config, log: Any = None) -> None:
                              f"{notice.message}\n")
 
 
-def configure(cfg: Config, plugins: PluginManager) -> None:
+def configure(cfg: CoreSettings, plugins: PluginManager) -> None:
     """Let plugins validate the final config, then check the asked-for protocols exist and
     that the Unix sockets to create can be created."""
     plugins.configure(cfg)

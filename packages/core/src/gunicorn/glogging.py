@@ -43,6 +43,7 @@ from gunicorn.logconfig import (  # ERROR_FORMAT, DATE_FORMAT still importable f
 )
 
 if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
     from gunicorn.instrument.metrics import RequestMetrics
 
 LOG_LEVELS: Mapping[str, int] = MappingProxyType({
@@ -109,7 +110,7 @@ class Logger:
     access_fmt = ACCESS_FORMAT
     syslog_fmt = SYSLOG_FORMAT
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CoreSettings) -> None:
         self.error_log = logging.getLogger("gunicorn.error")
         self.access_log = logging.getLogger("gunicorn.access")
         self.logfile: IO[str] | None = None
@@ -123,7 +124,7 @@ class Logger:
 
     # -- configuration ------------------------------------------------------------------------
 
-    def setup(self, cfg: Any) -> None:
+    def setup(self, cfg: CoreSettings) -> None:
         """(Re)apply the logging settings of ``cfg``; on error raise and change nothing."""
         level = self._level(cfg.loglevel)
         plan = self._build(cfg)
@@ -142,7 +143,7 @@ class Logger:
                 self._capture(plan.capture_file)
         self.cfg = cfg
         if self.request_metrics is not None:  # a HUP may change the worker class label
-            self.request_metrics.configure(getattr(cfg, "worker_class_str", "unknown"))
+            self.request_metrics.configure(cfg.worker_class_str)
         self.access_log_enabled = bool(
             cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json
             or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
@@ -169,7 +170,7 @@ class Logger:
         except KeyError:
             raise ConfigError("loglevel", f"unknown log level {name!r}") from None
 
-    def _build(self, cfg: Any) -> _Plan:
+    def _build(self, cfg: CoreSettings) -> _Plan:
         plan = _Plan()
         try:
             plan.error_handlers.append(self._output_handler(
@@ -192,11 +193,11 @@ class Logger:
         return plan
 
     @staticmethod
-    def _formatter(cfg: Any, fmt: str, datefmt: str | None = None,
+    def _formatter(cfg: CoreSettings, fmt: str, datefmt: str | None = None,
                    prefix: str = "") -> logging.Formatter:
         """The formatter of one of our handlers: ``fmt`` for text, one JSON object per line
         for ``log_format = json``."""
-        if getattr(cfg, "log_format", "text") == "json":
+        if cfg.log_format == "json":
             return JsonFormatter(prefix=prefix)
         return logging.Formatter(prefix + fmt, datefmt)
 
@@ -208,7 +209,7 @@ class Logger:
             raise ConfigError(setting, f"cannot open {path!r}: {exc.strerror}") from exc
 
     def _output_handler(self, setting: str, output: str, fmt: logging.Formatter,
-                        stream: IO[str], cfg: Any) -> logging.Handler:
+                        stream: IO[str], cfg: CoreSettings) -> logging.Handler:
         handler: logging.Handler
         if output == "-":
             handler = logging.StreamHandler(stream)
@@ -223,17 +224,17 @@ class Logger:
         return handler
 
     @staticmethod
-    def _chown(path: str, cfg: Any) -> None:
+    def _chown(path: str, cfg: CoreSettings) -> None:
         # Workers drop privileges after fork; they must still be able to reopen the file on USR1.
-        uid, gid = getattr(cfg, "uid", None), getattr(cfg, "gid", None)
-        if os.geteuid() == 0 and isinstance(uid, int) and isinstance(gid, int):
+        uid, gid = cfg.uid, cfg.gid
+        if os.geteuid() == 0:
             try:
                 os.chown(path, uid, gid)
             except OSError:
                 pass  # /dev/null and friends: nothing to hand over
 
-    def _syslog_handler(self, cfg: Any, name: str) -> logging.Handler:
-        prefix = cfg.syslog_prefix or (getattr(cfg, "proc_name", None) or "gunicorn")
+    def _syslog_handler(self, cfg: CoreSettings, name: str) -> logging.Handler:
+        prefix = cfg.syslog_prefix or cfg.proc_name or "gunicorn"
         prefix = prefix.replace(":", ".")
         facility_name = str(cfg.syslog_facility).lower()
         facility = logging.handlers.SysLogHandler.facility_names.get(facility_name)
@@ -254,7 +255,7 @@ class Logger:
         return handler
 
     @staticmethod
-    def _logconfig(cfg: Any) -> tuple[str, Any] | None:
+    def _logconfig(cfg: CoreSettings) -> tuple[str, Any] | None:
         if cfg.logconfig_dict:
             setting, loaded = "logconfig_dict", cfg.logconfig_dict
         elif cfg.logconfig_json:
@@ -278,7 +279,7 @@ class Logger:
             return None
         if not isinstance(loaded, dict):
             raise ConfigError(setting, "must be a dictionary")
-        merged = merge_logconfig(loaded, getattr(cfg, "log_format", "text"))
+        merged = merge_logconfig(loaded, cfg.log_format)
         try:
             dry_run_dictconfig(merged)
         except CONFIG_ERRORS as exc:
@@ -389,7 +390,7 @@ class Logger:
                 self._capture(self._open("errorlog", self.cfg.errorlog))
         for handler in self._file_handlers():
             with _locked(handler):
-                if handler.stream:  # type: ignore[truthy-bool]
+                if handler.stream:
                     handler.stream.close()
                     handler.stream = handler._open()
 
@@ -397,7 +398,7 @@ class Logger:
         """Mark every log file descriptor close-on-exec (before the arbiter re-execs on USR2)."""
         for handler in self._file_handlers():
             with _locked(handler):
-                if handler.stream:  # type: ignore[truthy-bool]
+                if handler.stream:
                     set_cloexec(handler.stream.fileno())
         if self.logfile is not None:
             set_cloexec(self.logfile.fileno())

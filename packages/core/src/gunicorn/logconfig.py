@@ -157,8 +157,8 @@ def dry_run_dictconfig(config: dict[str, Any]) -> None:
                 built.append(handler)
                 handlers[name] = handler
             if len(failed) == len(pending):
-                name, exc = failed[0]
-                raise ValueError(f"unable to configure handler {name!r}: {exc}") from exc
+                first, cause = failed[0]
+                raise ValueError(f"unable to configure handler {first!r}: {cause}") from cause
             pending = [name for name, _ in failed]
         loggers = dict(cfg.get("loggers", {}))
         if cfg.get("root"):

@@ -35,10 +35,17 @@ Hooks (see :class:`PluginHooks` for signatures):
 
 A plugin can be blocked with ``--disable-plugin NAME`` (repeatable), also honoured from
 ``GUNICORN_CMD_ARGS``; NAME is the entry-point name.
+
+Every plugin is checked when it is loaded (:func:`verify_plugin`), so a mistake is an error that
+stops the server with exit code 2, not a hook silently never called: a hook that cannot be called
+with its arguments, and a public method whose name is a near miss of a hook's (``add_setting``,
+``sidecar``, ``workerEnviron``: within two edits, ignoring case, as for config-file typos). Helpers that are not hooks and
+look like one are named with a leading underscore.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -46,23 +53,27 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from gunicorn.config.suggest import closest
 from gunicorn.errors import PluginError
 
 if TYPE_CHECKING:
-    from gunicorn.config import Config, Registry
+    from gunicorn.config import Registry
+    from gunicorn.config.typed import CoreSettings
     from gunicorn.instrument.metrics import MetricFamilies
 
 PLUGIN_GROUP = "gunicorn.plugins"
-HOOK_NAMES = (
-    "add_settings",
-    "configure",
-    "sidecars",
-    "worker_environ",
-    "protocols",
-    "control_commands",
-    "metrics",
-    "health",
-)
+# Each hook and the positional arguments the relay calls it with (see PluginHooks).
+HOOK_PARAMETERS: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
+    "add_settings": ("registry",),
+    "configure": ("cfg",),
+    "sidecars": ("cfg",),
+    "worker_environ": ("cfg",),
+    "protocols": ("cfg",),
+    "control_commands": ("cfg",),
+    "metrics": ("families",),
+    "health": ("cfg",),
+})
+HOOK_NAMES = tuple(HOOK_PARAMETERS)
 
 log = logging.getLogger("gunicorn.error")
 
@@ -72,13 +83,70 @@ class PluginHooks(Protocol):
     """The hooks a plugin may define. All are optional; this Protocol documents their shape."""
 
     def add_settings(self, registry: Registry) -> None: ...
-    def configure(self, cfg: Config) -> None: ...
-    def sidecars(self, cfg: Config) -> list[SidecarSpec]: ...
-    def worker_environ(self, cfg: Config) -> dict[str, str]: ...
-    def protocols(self, cfg: Config) -> list[Any]: ...
-    def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]: ...
+    def configure(self, cfg: CoreSettings) -> None: ...
+    def sidecars(self, cfg: CoreSettings) -> list[SidecarSpec]: ...
+    def worker_environ(self, cfg: CoreSettings) -> dict[str, str]: ...
+    def protocols(self, cfg: CoreSettings) -> list[Any]: ...
+    def control_commands(self, cfg: CoreSettings) -> dict[str, Callable[..., Any]]: ...
     def metrics(self, families: MetricFamilies) -> None: ...
-    def health(self, cfg: Config) -> Mapping[str, Mapping[str, Any]] | None: ...
+    def health(self, cfg: CoreSettings) -> Mapping[str, Mapping[str, Any]] | None: ...
+
+
+def verify_plugin(name: str, obj: Any) -> None:
+    """Check the hooks of the plugin ``name`` (pluggy's hook verification, without markers).
+
+    Raises :class:`PluginError` naming the plugin, the method and the hooks when a hook cannot
+    be called with the hook's positional arguments, when a hook attribute is not callable, or
+    when a public method's name is a near miss of a hook's without being one (ignoring case;
+    "near" is the config-file typo rule of :func:`gunicorn.config.suggest.closest`: two edits,
+    one for names of up to 4 characters). Other public methods are the plugin's own business.
+    """
+    for attr, value in _public_callables(obj):
+        if attr in HOOK_PARAMETERS:
+            _check_signature(name, attr, value)
+            continue
+        near = closest(attr.lower(), HOOK_NAMES)
+        if near is not None:
+            raise PluginError(f"plugin {name!r}: method {attr!r} is not a hook (did you mean "
+                              f"{near!r}?); the hooks are {_hook_list()}")
+    for attr in HOOK_PARAMETERS:
+        value = getattr(obj, attr, None)
+        if value is not None and not callable(value):
+            raise PluginError(f"plugin {name!r}: hook {attr!r} is not callable "
+                              f"({type(value).__name__}); the hooks are {_hook_list()}")
+
+
+def _public_callables(obj: Any) -> list[tuple[str, Any]]:
+    if isinstance(obj, types.ModuleType):
+        # A module plugin: only its own functions (not what it imported).
+        return [(attr, value) for attr, value in vars(obj).items()
+                if not attr.startswith("_") and inspect.isfunction(value)
+                and value.__module__ == obj.__name__]
+    found = []
+    for attr in dir(obj):
+        if attr.startswith("_"):
+            continue
+        value = getattr(obj, attr, None)
+        if callable(value) and not isinstance(value, type):
+            found.append((attr, value))
+    return found
+
+
+def _check_signature(plugin: str, hook: str, fn: Any) -> None:
+    params = HOOK_PARAMETERS[hook]
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: nothing to check
+    try:
+        signature.bind(*params)
+    except TypeError:
+        raise PluginError(f"plugin {plugin!r}: hook {hook}{signature} cannot be called as "
+                          f"{hook}({', '.join(params)}); the hooks are {_hook_list()}") from None
+
+
+def _hook_list() -> str:
+    return ", ".join(f"{hook}({', '.join(params)})" for hook, params in HOOK_PARAMETERS.items())
 
 
 def _no_heartbeat() -> None:
@@ -93,7 +161,7 @@ class SidecarContext:
     cheap and rate-limited) when the spec has a ``heartbeat_timeout``.
     """
 
-    cfg: Config
+    cfg: CoreSettings
     log: Any
     master_pid: int
     name: str
@@ -143,6 +211,8 @@ class PluginManager:
 
     def __init__(self, plugins: Iterable[LoadedPlugin] = ()) -> None:
         self._plugins: list[LoadedPlugin] = list(plugins)
+        for plugin in self._plugins:
+            verify_plugin(plugin.name, plugin.obj)
 
     @classmethod
     def from_entry_points(cls, disabled: Iterable[str] = ()) -> PluginManager:
@@ -162,18 +232,7 @@ class PluginManager:
             target = ep.load()
         except Exception as exc:  # a broken third-party plugin must be named, not crash blindly
             raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        obj = target() if isinstance(target, type) else target
-        unknown = [
-            name
-            for name in dir(obj)
-            if not name.startswith("_")
-            and callable(getattr(obj, name, None))
-            and name not in HOOK_NAMES
-            and not isinstance(obj, types.ModuleType)
-        ]
-        if unknown:
-            log.debug("plugin %s has non-hook attributes: %s", ep.name, ", ".join(unknown))
-        return obj
+        return target() if isinstance(target, type) else target
 
     @property
     def names(self) -> list[str]:
@@ -202,22 +261,22 @@ class PluginManager:
     def add_settings(self, registry: Registry) -> None:
         self.call("add_settings", registry)
 
-    def configure(self, cfg: Config) -> None:
+    def configure(self, cfg: CoreSettings) -> None:
         self.call("configure", cfg)
 
-    def sidecars(self, cfg: Config) -> list[SidecarSpec]:
+    def sidecars(self, cfg: CoreSettings) -> list[SidecarSpec]:
         return [spec for specs in self.call("sidecars", cfg) for spec in (specs or [])]
 
-    def worker_environ(self, cfg: Config) -> dict[str, str]:
+    def worker_environ(self, cfg: CoreSettings) -> dict[str, str]:
         env: dict[str, str] = {}
         for part in self.call("worker_environ", cfg):
             env.update(part or {})
         return env
 
-    def protocols(self, cfg: Config) -> list[Any]:
+    def protocols(self, cfg: CoreSettings) -> list[Any]:
         return [p for ps in self.call("protocols", cfg) for p in (ps or [])]
 
-    def control_commands(self, cfg: Config) -> dict[str, Callable[..., Any]]:
+    def control_commands(self, cfg: CoreSettings) -> dict[str, Callable[..., Any]]:
         commands: dict[str, Callable[..., Any]] = {}
         for part in self.call("control_commands", cfg):
             commands.update(part or {})
@@ -226,7 +285,7 @@ class PluginManager:
     def metrics(self, families: MetricFamilies) -> None:
         self.call("metrics", families)
 
-    def health(self, cfg: Config) -> dict[str, Mapping[str, Any]]:
+    def health(self, cfg: CoreSettings) -> dict[str, Mapping[str, Any]]:
         """Every plugin's ``/healthz`` sections, merged (a later plugin's name wins)."""
         sections: dict[str, Mapping[str, Any]] = {}
         for part in self.call("health", cfg):

@@ -27,7 +27,10 @@ import select
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 Callback = Callable[[str], Any]
 _GLOB_CHARS = frozenset("*?[")
@@ -290,14 +293,14 @@ class InotifyReloader(Reloader):
         return reported
 
 
-def make_reloader(cfg: Any, callback: Callback, log: Any = None) -> Reloader:
+def make_reloader(cfg: CoreSettings, callback: Callback, log: Any = None) -> Reloader:
     """The reloader ``cfg.reload_engine`` asks for, watching ``cfg.reload_extra_files``.
 
     ``auto`` picks inotify when ``inotify_simple`` is importable, else poll. Raises
     RuntimeError when ``inotify`` is asked for and not available.
     """
-    engine = getattr(cfg, "reload_engine", "auto") or "auto"
-    extra = list(getattr(cfg, "reload_extra_files", None) or ())
+    engine = cfg.reload_engine
+    extra = list(cfg.reload_extra_files)
     if engine == "inotify" and not inotify_available():
         raise RuntimeError("reload_engine 'inotify' needs the inotify_simple package "
                            "(pip install gunicorn-core[inotify])")

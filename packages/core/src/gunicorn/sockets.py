@@ -27,10 +27,13 @@ import stat
 import struct
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.errors import ConfigError, HaltServer
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 BIND_RETRIES = 5
 BIND_RETRY_DELAY = 1.0
@@ -67,10 +70,10 @@ def check_unix_socket_path(setting: str, path: str, hint: str = "") -> None:
                                    f"bytes{advice}")
 
 
-def check_bind_paths(cfg: Any) -> None:
+def check_bind_paths(cfg: CoreSettings) -> None:
     """:func:`check_unix_socket_path` for every ``unix:`` address in ``bind``."""
     for address in cfg.address:
-        if address.kind == "unix":
+        if address.kind == "unix" and address.path is not None:
             check_unix_socket_path("bind", address.path, "bind a shorter path")
 
 
@@ -147,12 +150,12 @@ class Listener:
         return f"<Listener {self} fd={self.sock.fileno()}>"
 
 
-def _tcp_socket(host: str, port: int, cfg: Any) -> socket.socket:
+def _tcp_socket(host: str, port: int, cfg: CoreSettings) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if getattr(cfg, "reuse_port", False) and hasattr(socket, "SO_REUSEPORT"):
+        if cfg.reuse_port and hasattr(socket, "SO_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except BaseException:
@@ -185,20 +188,20 @@ def _remove_stale_unix_socket(path: str) -> None:
         probe.close()
 
 
-def _unix_socket(path: str, cfg: Any) -> socket.socket:
+def _unix_socket(path: str, cfg: CoreSettings) -> socket.socket:
     _remove_stale_unix_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with util.umask(getattr(cfg, "umask", 0) or 0):
+        with util.umask(cfg.umask):
             sock.bind(path)
-        util.chown(path, getattr(cfg, "uid", None), getattr(cfg, "gid", None))
+        util.chown(path, cfg.uid, cfg.gid)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def _bind(address: Any, cfg: Any) -> Listener:
+def _bind(address: Any, cfg: CoreSettings) -> Listener:
     if address.kind == "unix":
         sock = _unix_socket(address.path, cfg)
         inherited = False
@@ -219,7 +222,7 @@ def _bind(address: Any, cfg: Any) -> Listener:
     return Listener(sock, address, inherited=inherited)
 
 
-def bind_address(address: Any, cfg: Any, log: Any, retries: int = BIND_RETRIES,
+def bind_address(address: Any, cfg: CoreSettings, log: Any, retries: int = BIND_RETRIES,
                  delay: float = BIND_RETRY_DELAY) -> Listener:
     """Bind one address, retrying while it is in use; raise HaltServer when it cannot be had."""
     for attempt in range(1, retries + 1):
@@ -239,7 +242,7 @@ def bind_address(address: Any, cfg: Any, log: Any, retries: int = BIND_RETRIES,
                      f"after {retries} attempts")
 
 
-def adopt_fds(fds: Iterable[int], cfg: Any) -> list[Listener]:
+def adopt_fds(fds: Iterable[int], cfg: CoreSettings) -> list[Listener]:
     """Wrap inherited listening fds (USR2 re-exec, systemd) as listeners."""
     listeners = []
     for fd in fds:
@@ -252,7 +255,7 @@ def adopt_fds(fds: Iterable[int], cfg: Any) -> list[Listener]:
     return listeners
 
 
-def create_listeners(cfg: Any, log: Any, fds: Sequence[int] | None = None,
+def create_listeners(cfg: CoreSettings, log: Any, fds: Sequence[int] | None = None,
                      retries: int = BIND_RETRIES) -> list[Listener]:
     """Return the listening sockets for ``cfg``.
 
@@ -274,7 +277,7 @@ def create_listeners(cfg: Any, log: Any, fds: Sequence[int] | None = None,
     return listeners
 
 
-def rebind_for_worker(listeners: Sequence[Listener], cfg: Any, log: Any) -> list[Listener]:
+def rebind_for_worker(listeners: Sequence[Listener], cfg: CoreSettings, log: Any) -> list[Listener]:
     """With ``reuse_port``, give a worker its own TCP sockets on the same addresses.
 
     The kernel then spreads connections across workers instead of waking all of them. Unix and

@@ -12,7 +12,12 @@ import select
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 # The only application protocol the core speaks by itself. Workers that serve protocols from
 # plugins (gunicorn.protocols) pass their own list, e.g. ["h2", "http/1.1"]; the sync worker never
@@ -24,10 +29,12 @@ class HandshakeTimeout(ssl.SSLError):
     """The client did not finish the TLS handshake in time."""
 
 
-def default_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
+def default_context(cfg: CoreSettings, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
     """The context gunicorn users expect from certfile/keyfile/ca_certs/cert_reqs/ciphers.
 
     ``alpn`` is the ALPN offer in preference order (default: HTTP/1.1 only)."""
+    if cfg.certfile is None:
+        raise ConfigError("certfile", "keyfile is set but certfile is not")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(certfile=cfg.certfile, keyfile=cfg.keyfile)
     ctx.verify_mode = ssl.VerifyMode(cfg.cert_reqs)
@@ -39,7 +46,7 @@ def default_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLConte
     return ctx
 
 
-def ssl_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
+def ssl_context(cfg: CoreSettings, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
     """Build the server context through the ``ssl_context`` hook.
 
     The hook gets ``cfg`` and a zero-argument factory returning :func:`default_context`; the
@@ -55,7 +62,7 @@ def ssl_context(cfg: Any, alpn: Sequence[str] | None = None) -> ssl.SSLContext:
     return ctx
 
 
-def wrap(ctx: ssl.SSLContext, sock: Any, cfg: Any) -> ssl.SSLSocket:
+def wrap(ctx: ssl.SSLContext, sock: Any, cfg: CoreSettings) -> ssl.SSLSocket:
     """Wrap an accepted (non-blocking) socket; the handshake is left to :func:`handshake`."""
     return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False,
                            suppress_ragged_eofs=bool(cfg.suppress_ragged_eofs))

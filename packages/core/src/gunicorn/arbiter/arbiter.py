@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import systemd, util
 from gunicorn.arbiter.pool import WorkerPool
@@ -41,6 +41,9 @@ from gunicorn.instrument.metrics_service import MetricsService
 from gunicorn.pidfile import Pidfile
 from gunicorn.sockets import close_listeners, create_listeners
 from gunicorn.version import SERVER_SOFTWARE, __version__
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 LOOP_INTERVAL = 1.0
 STOP_POLL = 0.1
@@ -60,7 +63,7 @@ class Arbiter(WorkerPool):
     ``start_time`` (wall clock), ``workers_spawned``, ``workers_killed``, ``reloads``.
     """
 
-    def __init__(self, cfg: Any, app: Any, plugins: Any, log: Any,
+    def __init__(self, cfg: CoreSettings, app: Any, plugins: Any, log: Any,
                  reload_config: Callable[[], Any] | None = None) -> None:
         self.cfg = cfg
         self.app = app
@@ -99,7 +102,7 @@ class Arbiter(WorkerPool):
         # --metrics-bind: the directory, the listener's sidecar, the arbiter's own metrics.
         self.metrics = MetricsService(cfg, log, plugins)
 
-    def _configure(self, cfg: Any) -> None:
+    def _configure(self, cfg: CoreSettings) -> None:
         """Take in a (new) configuration: everything derived from cfg that the loop uses."""
         self.cfg = cfg
         self.worker_class = cfg.worker_class
@@ -327,8 +330,8 @@ class Arbiter(WorkerPool):
             return
         self._setup_logging(new_cfg, old_cfg)
         if not new_cfg.preload_app:
-            new_spec = getattr(new_cfg, "wsgi_app", None)
-            self.app.reload(new_spec if new_spec != getattr(old_cfg, "wsgi_app", None) else None)
+            new_spec = new_cfg.wsgi_app
+            self.app.reload(new_spec if new_spec != old_cfg.wsgi_app else None)
         self._configure(new_cfg)
         if not self.master_pid:
             self.control.open(new_cfg)
@@ -346,7 +349,7 @@ class Arbiter(WorkerPool):
         for worker in old_workers:
             self.retire_worker(worker.pid)
 
-    def _setup_logging(self, new_cfg: Any, old_cfg: Any) -> None:
+    def _setup_logging(self, new_cfg: CoreSettings, old_cfg: CoreSettings) -> None:
         try:
             self.log.setup(new_cfg)
         except Exception as exc:  # logger_class may be user code; keep logging whatever it raised
@@ -356,7 +359,7 @@ class Arbiter(WorkerPool):
                 pass
             self.log.error("New logging configuration failed, keeping the previous one: %s", exc)
 
-    def _refresh_pidfile(self, old_cfg: Any) -> None:
+    def _refresh_pidfile(self, old_cfg: CoreSettings) -> None:
         if self.cfg.pidfile != old_cfg.pidfile and self.pidfile is not None:
             self.pidfile.unlink()
             self.pidfile = None

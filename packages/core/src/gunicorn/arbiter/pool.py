@@ -27,6 +27,7 @@ from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 if TYPE_CHECKING:
     from gunicorn.arbiter.sidecars import SidecarSupervisor
     from gunicorn.arbiter.signals import SignalQueue
+    from gunicorn.config.typed import CoreSettings
     from gunicorn.control.server import ControlServer
     from gunicorn.instrument.metrics_service import MetricsService
 
@@ -39,12 +40,16 @@ class WorkerPool:
     WORKER_BOOT_ERROR = WORKER_BOOT_ERROR
     APP_LOAD_ERROR = APP_LOAD_ERROR
 
+    @property
+    def proc_name(self) -> str:
+        """The process title base (Arbiter: ``proc_name``, with ``.2`` in a re-exec'd master)."""
+        raise NotImplementedError
+
     # Provided by Arbiter.__init__.
-    cfg: Any
+    cfg: CoreSettings
     log: Any
     app: Any
     pid: int
-    proc_name: str
     listeners: list[Any]
     workers: dict[int, Any]
     signals: SignalQueue

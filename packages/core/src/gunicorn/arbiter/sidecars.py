@@ -31,12 +31,15 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.arbiter.orphans import SidecarRecords, server_identity
 from gunicorn.plugins import SidecarContext, SidecarSpec
 from gunicorn.workers.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 QUICK_STOP_GRACE = 2.0
 ABORT_GRACE = 2.0
@@ -80,7 +83,7 @@ class SidecarSupervisor:
     is entered around ``fork`` (the arbiter blocks its signals there).
     """
 
-    def __init__(self, cfg: Any, log: Any, master_pid: int,
+    def __init__(self, cfg: CoreSettings, log: Any, master_pid: int,
                  prepare_child: Callable[[], None],
                  environ: Callable[[], Mapping[str, str]] = dict,
                  proc_name: str = "gunicorn",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.asgi.ws_limits import WebSocketLimits
@@ -17,6 +17,9 @@ from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
 from gunicorn.instrument.request_id import RequestIds
 from gunicorn.wsgi.exchange import RequestInfo, is_default_setting
+
+if TYPE_CHECKING:
+    pass
 
 _PROTOCOLS: Mapping[tuple[int, int], str] = MappingProxyType(
     {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"})

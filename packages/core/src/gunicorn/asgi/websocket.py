@@ -39,7 +39,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.ws_codec import (
     CloseCode,
@@ -60,6 +60,9 @@ from gunicorn.asgi.ws_handshake import (
 from gunicorn.asgi.ws_limits import WebSocketLimits
 from gunicorn.asgi.ws_watchdog import Watchdog
 from gunicorn.http.events import Request
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 __all__ = ["WebSocketSession", "is_websocket_upgrade"]
 
@@ -106,7 +109,7 @@ class WebSocketSession:
     """
 
     def __init__(self, *, transport: asyncio.Transport, request: Request, scope: dict[str, Any],
-                 app: ASGIApp, cfg: Any, log: Any, loop: asyncio.AbstractEventLoop,
+                 app: ASGIApp, cfg: CoreSettings, log: Any, loop: asyncio.AbstractEventLoop,
                  on_close: Callable[[], object], limits: WebSocketLimits | None = None) -> None:
         self._transport = transport
         self._request = request
@@ -121,7 +124,7 @@ class WebSocketSession:
         self._on_close = on_close
         self._limits = limits if limits is not None else WebSocketLimits.from_config(cfg)
         self._slot = False
-        self._grace = float(getattr(cfg, "asgi_disconnect_grace_period", 3))
+        self._grace = float(cfg.asgi_disconnect_grace_period)
         self._phase = _Phase.CONNECTING
         self._key = ""
         self._pending = bytearray()

@@ -35,6 +35,7 @@ from gunicorn.asgi.ws_errors import ClientDisconnected, ProtocolViolation
 from gunicorn.asgi.ws_extensions import DeflateAgreement
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError
 
 Message = dict[str, Any]
@@ -99,7 +100,7 @@ class MessageCodec:
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  deflate: DeflateAgreement | None = None,
                  deflate_level: int = DEFAULT_DEFLATE_LEVEL) -> None:
-        extensions = None
+        extensions: list[Extension] | None = None
         if deflate is not None:
             extensions = [BoundedDeflate(deflate, max_message_size=max_message_size,
                                          level=deflate_level)]

@@ -9,7 +9,10 @@ of a worker's slots (by default nine tenths); an upgrade beyond that is answered
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 __all__ = ["WebSocketLimits", "default_max_connections"]
 
@@ -40,7 +43,7 @@ class WebSocketLimits:
     full: bool = False  # the cap was hit and no session closed since (one warning per episode)
 
     @classmethod
-    def from_config(cls, cfg: Any) -> WebSocketLimits:
+    def from_config(cls, cfg: CoreSettings) -> WebSocketLimits:
         """The limits a :class:`~gunicorn.config.Config` sets."""
         cap = int(cfg.websocket_max_connections)
         if cap <= 0:

@@ -16,12 +16,15 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.config.derived import DerivedValues
 from gunicorn.config.registry import Registry, Setting
 from gunicorn.config.settings_view import SettingsView
 from gunicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,17 @@ class Notice:
 
 
 class Config(DerivedValues):
-    """Typed setting values backed by a :class:`Registry`."""
+    """Typed setting values backed by a :class:`Registry`.
+
+    Code reads it through the generated typed view, ``cfg: CoreSettings``
+    (:mod:`gunicorn.config.typed`; a plugin's own view adds its settings): ``__getattr__``
+    makes every setting an attribute, the view gives each its type.
+    """
+
+    registry: Registry
+    notices: list[Notice]
+    _values: dict[str, Any]
+    _explicit: set[str]
 
     def __init__(self, registry: Registry | None = None, env: Mapping[str, str] | None = None) -> None:
         if registry is None:
@@ -113,3 +126,7 @@ class Config(DerivedValues):
         object.__setattr__(clone, "notices", list(self.notices))
         return clone
 
+
+if TYPE_CHECKING:
+    def _satisfies_view(cfg: Config) -> CoreSettings:
+        return cfg  # the type checker proves that Config implements the typed view

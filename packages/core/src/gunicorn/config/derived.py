@@ -11,10 +11,13 @@ can report it on one line before anything forks.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.config.address import BindAddress, parse_address
 from gunicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gunicorn.workers import ResolvedWorker
 
 DEFAULT_LOGGER = "gunicorn.glogging.Logger"
 STATSD_LOGGER = "gunicorn.instrument.statsd.Statsd"
@@ -54,7 +57,7 @@ class DerivedValues:
 
     @property
     def proc_name(self) -> str:
-        return self.get("proc_name") or self.get("default_proc_name")
+        return str(self.get("proc_name") or self.get("default_proc_name"))
 
     @property
     def env(self) -> dict[str, str]:
@@ -104,7 +107,7 @@ class DerivedValues:
         """One line to log when ``-k`` named an alias (a uvicorn worker that is not installed)."""
         return self._resolved_worker().note
 
-    def _resolved_worker(self) -> Any:
+    def _resolved_worker(self) -> ResolvedWorker:
         from gunicorn.workers import resolve_worker
 
         value = self.get("worker_class")

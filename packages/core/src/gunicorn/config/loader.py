@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.config.config import Config
 from gunicorn.config.parser import build_parser, env_args, parse_args, prescan_disabled_plugins
@@ -27,6 +27,9 @@ from gunicorn.config.plugin_settings import missing_plugin
 from gunicorn.config.registry import Registry
 from gunicorn.config.suggest import likely_setting
 from gunicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 DEFAULT_CONFIG_FILE = "./gunicorn.conf.py"
 PYTHON_PREFIX = "python:"
@@ -74,7 +77,7 @@ def load_config(argv: Sequence[str], env: Mapping[str, str], registry: Registry,
     return cfg
 
 
-def apply_paste(cfg: Config, cwd: str) -> None:
+def apply_paste(cfg: CoreSettings, cwd: str) -> None:
     """``--paste``: check the ini file and PasteDeploy now (exit 2 before anything forks), and
     take the defaults gunicorn takes from the file (process name, its logging config)."""
     if not cfg.paste:
@@ -105,13 +108,13 @@ WITHOUT_EFFECT = {
 }
 
 
-def note_settings_without_effect(cfg: Config) -> None:
+def note_settings_without_effect(cfg: CoreSettings) -> None:
     for (name, value), why in WITHOUT_EFFECT.items():
         if name in cfg.registry and cfg.get(name) == value:
             cfg.notice(f"{name} = {value!r}: {why}", logging.INFO)
 
 
-def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = True,
+def apply_config_source(cfg: CoreSettings, source: str, cwd: str, *, explicit: bool = True,
                         disabled_plugins: Sequence[str] = ()) -> None:
     """Apply a config file path or a ``python:MODULE`` spec to ``cfg``."""
     if source.startswith(PYTHON_PREFIX):
@@ -126,7 +129,7 @@ def apply_config_source(cfg: Config, source: str, cwd: str, *, explicit: bool = 
     apply_namespace(cfg, namespace, source, disabled_plugins)
 
 
-def apply_namespace(cfg: Config, namespace: Mapping[str, Any], source: str,
+def apply_namespace(cfg: CoreSettings, namespace: Mapping[str, Any], source: str,
                     disabled_plugins: Sequence[str] = ()) -> None:
     """Set every name of ``namespace`` that is a setting.
 
@@ -146,7 +149,7 @@ def apply_namespace(cfg: Config, namespace: Mapping[str, Any], source: str,
             raise ConfigError(name, f"{exc.message} (in {source})") from exc
 
 
-def _unknown_name(cfg: Config, name: str, value: Any, source: str,
+def _unknown_name(cfg: CoreSettings, name: str, value: Any, source: str,
                   disabled_plugins: Sequence[str]) -> None:
     why = missing_plugin(name, disabled_plugins)
     if why is not None:

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gunicorn.config.config import Config
     from gunicorn.config.registry import Setting
+    from gunicorn.config.typed import CoreSettings
 
 
 class SettingView:
@@ -23,7 +23,7 @@ class SettingView:
 
     __slots__ = ("_cfg", "_setting")
 
-    def __init__(self, cfg: Config, setting: Setting) -> None:
+    def __init__(self, cfg: CoreSettings, setting: Setting) -> None:
         self._cfg = cfg
         self._setting = setting
 
@@ -84,7 +84,7 @@ class SettingsView(Mapping[str, SettingView]):
 
     __slots__ = ("_cfg",)
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: CoreSettings) -> None:
         self._cfg = cfg
 
     def __getitem__(self, name: str) -> SettingView:

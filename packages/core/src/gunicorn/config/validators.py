@@ -17,7 +17,7 @@ import inspect
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from gunicorn.config.address import parse_address
 
@@ -92,7 +92,7 @@ def capped_int(cap: int, zero_means: int | None = None) -> Validator:
         number = positive_int()(value)
         if number == 0 and zero_means is not None:
             return zero_means
-        return min(number, cap)
+        return min(int(number), cap)
 
     return validate
 
@@ -142,6 +142,8 @@ def choice(*choices: str, aliases: Mapping[str, str] | None = None) -> Validator
             return extra[text]
         raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
 
+    # The typed settings view (gunicorn.config.typed_gen) reads the value type from here.
+    validate.__annotations__["return"] = Literal[choices]
     return validate
 
 
@@ -314,7 +316,7 @@ def hook(arity: int | tuple[int, ...]) -> Validator:
     full = max(allowed)
 
     def validate(value: Any) -> Callable[..., Any]:
-        fn = import_dotted(value.strip()) if isinstance(value, str) else value
+        fn: Callable[..., Any] = import_dotted(value.strip()) if isinstance(value, str) else value
         if not callable(fn):
             raise TypeError(f"expected a callable, got {value!r}")
         for count in reversed(allowed):
@@ -327,6 +329,8 @@ def hook(arity: int | tuple[int, ...]) -> Validator:
             return fn
         return _Truncated(fn, count)
 
+    # The typed settings view reads this: a hook is called with ``full`` positional arguments.
+    validate.__annotations__["return"] = Callable[[Any] * full, Any]
     return validate
 
 

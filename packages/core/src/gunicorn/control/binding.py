@@ -28,13 +28,16 @@ import errno
 import os
 import socket
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.control.paths import resolve_socket_path
 from gunicorn.errors import ConfigError, UnsafePathError
 from gunicorn.private_dir import check_trusted_dir, ensure_private_dir
 from gunicorn.sockets import check_unix_socket_path
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 BACKLOG = 16
 PROBE_TIMEOUT = 1.0
@@ -87,7 +90,7 @@ class ControlSocket:
         return (st.st_dev, st.st_ino) == self._identity
 
 
-def check_control_socket(cfg: Any) -> None:
+def check_control_socket(cfg: CoreSettings) -> None:
     """Refuse, before anything forks, a control socket path that cannot work or cannot be
     trusted: too long for AF_UNIX, or in an existing directory owned by another user or
     writable by others. Raises ConfigError("control_socket", ...)."""

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.control.binding import ControlSocket, open_control_socket
 from gunicorn.control.codec import Reply, encode, message_id, parse_request
@@ -40,6 +40,9 @@ from gunicorn.control.paths import resolve_socket_path
 from gunicorn.control.views import ControlledArbiter, jsonable
 from gunicorn.private_dir import uid_is_trusted
 from gunicorn.sockets import peer_credentials
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 COMMAND_TIMEOUT = 15.0
 IDLE_TIMEOUT = 300.0
@@ -80,7 +83,7 @@ class ControlServer:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    def open(self, cfg: Any) -> None:
+    def open(self, cfg: CoreSettings) -> None:
         """Listen as ``cfg`` says (start, HUP, promotion). Re-binds only when the path, mode
         or disable flag changed; a failure is logged once per setting change."""
         self._table = self._build_table(cfg)
@@ -104,7 +107,7 @@ class ControlServer:
         if self._socket is not None:
             self._log.info("Control socket listening at: %s", path)
 
-    def _build_table(self, cfg: Any) -> CommandTable:
+    def _build_table(self, cfg: CoreSettings) -> CommandTable:
         handlers: Mapping[str, Any] = {}
         plugins = getattr(self._arbiter, "plugins", None)
         if plugins is not None:

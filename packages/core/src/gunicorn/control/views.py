@@ -10,7 +10,10 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 # Settings whose values may hold secrets: ``show config`` lists their names only.
 REDACTED_ENV = "raw_env"
@@ -20,7 +23,7 @@ class ControlledArbiter(Protocol):
     """The part of :class:`~gunicorn.arbiter.Arbiter` the control commands use."""
 
     pid: int
-    cfg: Any
+    cfg: CoreSettings
     log: Any
     plugins: Any
     workers: dict[int, Any]
@@ -88,12 +91,12 @@ def listeners_data(arbiter: ControlledArbiter) -> dict[str, Any]:
 
 
 def _kind(listener: Any) -> str:
-    family = getattr(listener, "family", None)
+    family: Any = getattr(listener, "family", None)
     return {socket.AF_UNIX: "unix", socket.AF_INET: "tcp",
             socket.AF_INET6: "tcp6"}.get(family, "unknown")
 
 
-def config_data(cfg: Any, control_path: str | None = None) -> dict[str, Any]:
+def config_data(cfg: CoreSettings, control_path: str | None = None) -> dict[str, Any]:
     """Every setting's value except server hooks; ``raw_env`` shows variable names only; a
     setting with a ``redact`` function (a secret) shows what it returns; ``control_socket`` is
     the path actually listened on (the setting is often unset)."""

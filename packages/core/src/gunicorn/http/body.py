@@ -109,7 +109,7 @@ class ChunkedReader:
                     break
             elif state is _Chunk.DATA_END:
                 if len(buf) < 2:
-                    if buf[:1] not in (b"", b"\r"):
+                    if buf and buf[0] != 13:  # neither empty nor a lone CR
                         raise errors.ChunkMissingTerminator("chunk data not followed by CRLF")
                     break
                 if buf[0] != 13 or buf[1] != 10:
@@ -156,10 +156,10 @@ class ChunkedReader:
             if digits is not None and line[digits.end():].lstrip(b" \t")[:1] == b";":
                 raise errors.InvalidChunkExtension("control character in a chunk extension")
             raise errors.InvalidChunkSize(f"invalid chunk size line {line[:32]!r}")
-        digits = match.group(1).lstrip(b"0")
-        if len(digits) > _MAX_SIZE_DIGITS:
+        hex_digits = match.group(1).lstrip(b"0")
+        if len(hex_digits) > _MAX_SIZE_DIGITS:
             raise errors.InvalidChunkSize("chunk size too large")
-        size = int(digits, 16) if digits else 0
+        size = int(hex_digits, 16) if hex_digits else 0
         if size == 0:
             self._state = _Chunk.TRAILERS
         else:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 HEADER_MAP_MODES = ("drop", "refuse", "dangerous")
 # What limit_request_field_size = 0 stands for (gunicorn's default maximum).
@@ -111,19 +114,19 @@ class ParserOptions:
         return cls(**kwargs)
 
     @classmethod
-    def from_config(cls, cfg: Any) -> ParserOptions:
-        """Read gunicorn's setting names from a :class:`~gunicorn.config.Config` (or any object
-        with those attributes). Settings missing from ``cfg`` keep their default."""
-        defaults = cls()
-        values: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            value = getattr(cfg, name, None)
-            values[name] = getattr(defaults, name) if value is None else value
-        for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
-            values[name] = int(values[name])
-        for name in ("permit_obsolete_folding", "strip_header_spaces",
-                     "permit_unconventional_http_method", "permit_unconventional_http_version",
-                     "casefold_http_method"):
-            values[name] = bool(values[name])
-        values["header_map"] = str(values["header_map"]).strip().lower()
-        return cls.build(**values)
+    def from_config(cls, cfg: CoreSettings) -> ParserOptions:
+        """The options gunicorn's settings of the same names give."""
+        return cls.build(
+            limit_request_line=cfg.limit_request_line,
+            limit_request_fields=cfg.limit_request_fields,
+            limit_request_field_size=cfg.limit_request_field_size,
+            permit_obsolete_folding=cfg.permit_obsolete_folding,
+            strip_header_spaces=cfg.strip_header_spaces,
+            permit_unconventional_http_method=cfg.permit_unconventional_http_method,
+            permit_unconventional_http_version=cfg.permit_unconventional_http_version,
+            casefold_http_method=cfg.casefold_http_method,
+            header_map=cfg.header_map,
+            forwarder_headers=cfg.forwarder_headers,
+            secure_scheme_headers=cfg.secure_scheme_headers,
+            proxy_protocol=cfg.proxy_protocol,
+        )

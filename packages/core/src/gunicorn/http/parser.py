@@ -154,7 +154,7 @@ class RequestParser(BufferedParser):
                 self._check_partial_head(buf)
             self._head_scan = max(0, len(buf) - 3)
             if self._eof:
-                raise errors.IncompleteRequest(0 if buf in (b"", b"\r") else len(buf))
+                raise errors.IncompleteRequest(0 if not buf or buf == b"\r" else len(buf))
             return NEED_DATA
         head = bytes(buf[:end])
         del buf[:end + 4]

@@ -8,12 +8,15 @@ place, once per connection: forwarded headers (``forwarded_allow_ips``), PROXY p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.http.options import ParserOptions
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.trust import AddressMatcher
 from gunicorn.http.uwsgi import UWSGIParser
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 
 class ParserFactory:
@@ -21,7 +24,7 @@ class ParserFactory:
 
     __slots__ = ("options", "forwarded", "proxy_allowed", "uwsgi_allowed")
 
-    def __init__(self, cfg: Any, options: ParserOptions | None = None) -> None:
+    def __init__(self, cfg: CoreSettings, options: ParserOptions | None = None) -> None:
         self.options = options or ParserOptions.from_config(cfg)
         self.forwarded = AddressMatcher(cfg.forwarded_allow_ips)
         self.proxy_allowed = AddressMatcher(cfg.proxy_allow_ips)

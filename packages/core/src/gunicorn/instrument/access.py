@@ -133,10 +133,12 @@ class AccessAtoms(Mapping[str, Any]):
     def _protocol(self) -> str | None:
         version = getattr(self._req, "version", None)
         fallback = f"HTTP/{version[0]}.{version[1]}" if version else None
-        return self._env("SERVER_PROTOCOL", fallback)
+        protocol: str | None = self._env("SERVER_PROTOCOL", fallback)
+        return protocol
 
     def _method(self) -> str | None:
-        return self._env("REQUEST_METHOD", getattr(self._req, "method", None))
+        method: str | None = self._env("REQUEST_METHOD", getattr(self._req, "method", None))
+        return method
 
     def _status(self) -> str | None:
         code = getattr(self._resp, "status_code", None)
@@ -174,7 +176,8 @@ class AccessAtoms(Mapping[str, Any]):
 
     def _request_id(self) -> str | None:
         # WSGI: the environ; ASGI (no environ): the response cycle, which read it from the scope.
-        return self._env(REQUEST_ID_KEY, getattr(self._resp, "request_id", None))
+        request_id: str | None = self._env(REQUEST_ID_KEY, getattr(self._resp, "request_id", None))
+        return request_id
 
     def fields(self) -> dict[str, Any]:
         """The request's facts for a structured (JSON) access line: raw strings (no ``-`` for

@@ -29,10 +29,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.instrument.health import HealthBoard, HealthReport, evaluate
 from gunicorn.plugins import SidecarContext
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 MAX_CONNECTIONS = 16
 REQUEST_TIMEOUT = 10.0
@@ -94,7 +97,7 @@ class MetricsApp:
     """The answers: ``/metrics`` from the multiprocess ``directory``, ``/healthz`` from the
     master's :class:`HealthBoard` and the plugins' ``health`` hooks."""
 
-    def __init__(self, directory: str, board: HealthBoard, plugins: Any, cfg: Any, log: Any,
+    def __init__(self, directory: str, board: HealthBoard, plugins: Any, cfg: CoreSettings, log: Any,
                  master_pid: int) -> None:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector

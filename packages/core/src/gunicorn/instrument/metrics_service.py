@@ -27,7 +27,7 @@ import shutil
 import signal
 import socket
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.config.address import parse_address
@@ -45,6 +45,9 @@ from gunicorn.instrument.metrics import (
 from gunicorn.plugins import SidecarSpec
 from gunicorn.sockets import Listener, bind_address
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
 SIDECAR_NAME = "metrics"
@@ -73,7 +76,7 @@ class MetricsService:
     """Owns everything metrics in the master; a no-op (but for the plugin hook) when
     ``metrics_bind`` is unset."""
 
-    def __init__(self, cfg: Any, log: Any, plugins: Any) -> None:
+    def __init__(self, cfg: CoreSettings, log: Any, plugins: Any) -> None:
         self.cfg = cfg
         self.log = log
         self.plugins = plugins
@@ -110,11 +113,11 @@ class MetricsService:
             self.plugins.metrics(self.families)
 
     def _make_directory(self) -> str:
-        parent = getattr(self.cfg, "worker_tmp_dir", None) or None
+        parent = self.cfg.worker_tmp_dir or None
         try:
             path = tempfile.mkdtemp(prefix="gunicorn-metrics-", dir=parent)  # mode 0700
             # Workers drop privileges after fork and must still write their files there.
-            util.chown(path, getattr(self.cfg, "uid", None), getattr(self.cfg, "gid", None))
+            util.chown(path, self.cfg.uid, self.cfg.gid)
         except OSError as exc:
             raise HaltServer(f"metrics_bind: cannot create the metrics directory: {exc}",
                              CONFIG_ERROR) from exc
@@ -139,11 +142,12 @@ class MetricsService:
     def sidecars(self) -> list[SidecarSpec]:
         """Bind ``metrics_bind`` and return the sidecar serving it (empty when off, or while
         this master is a re-exec'd one waiting to be promoted)."""
-        if not self.enabled or self.listener is not None:
+        bind = self.cfg.metrics_bind
+        if not self.enabled or self.listener is not None or bind is None:
             return []
         from gunicorn.instrument.metrics_server import MetricsSidecar
 
-        address = parse_address(self.cfg.metrics_bind)
+        address = parse_address(bind)
         self.listener = bind_address(address, self.cfg, self.log)
         if self.listener.path:
             os.chmod(self.listener.path, 0o600)
@@ -167,7 +171,7 @@ class MetricsService:
             core.workers_expected.set(expected)
             assert self.board is not None
             self.board.publish(booted, alive, expected)
-        if self.enabled or getattr(self.cfg, "enable_backlog_metric", False):
+        if self.enabled or self.cfg.enable_backlog_metric:
             self._sample_backlog(arbiter.listeners)
 
     def _sample_backlog(self, listeners: list[Any]) -> None:
@@ -175,7 +179,7 @@ class MetricsService:
         for item in samples:
             self.core.listen_backlog.labels(item.listener).set(item.queued)
             self.core.listen_backlog_limit.labels(item.listener).set(item.limit)
-        if samples and getattr(self.cfg, "enable_backlog_metric", False):
+        if samples and self.cfg.enable_backlog_metric:
             total = sum(item.queued for item in samples)
             # The statsd logger turns this into its gunicorn.backlog metric.
             self.log.debug("%d connections in the listen backlog", total,

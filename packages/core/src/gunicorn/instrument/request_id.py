@@ -22,9 +22,12 @@ import os
 import re
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.http.trust import AddressMatcher
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 ENVIRON_KEY = "gunicorn.request_id"
 SCOPE_EXTENSION = "gunicorn.request_id"
@@ -59,9 +62,8 @@ class RequestIds:
         self._trusted = trusted
 
     @classmethod
-    def from_config(cls, cfg: Any) -> RequestIds:
-        return cls(getattr(cfg, "request_id_header", "") or "",
-                   AddressMatcher(getattr(cfg, "forwarded_allow_ips", None)))
+    def from_config(cls, cfg: CoreSettings) -> RequestIds:
+        return cls(cfg.request_id_header, AddressMatcher(cfg.forwarded_allow_ips))
 
     def pick(self, inbound: str | None, peer: Any) -> str:
         """The id of a request whose header value is ``inbound`` (None when absent), received

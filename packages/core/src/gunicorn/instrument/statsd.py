@@ -23,9 +23,12 @@ import datetime
 import logging
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.glogging import Logger
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 GAUGE = "gauge"
 COUNTER = "counter"
@@ -75,24 +78,24 @@ class Statsd(Logger):
     :meth:`histogram`) may be called directly, e.g. from server hooks.
     """
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CoreSettings) -> None:
         self.sock: socket.socket | None = None
         self._address: str | tuple[str, int] | None = None
         self.prefix = ""
         self.dogstatsd_tags = ""
         super().__init__(cfg)
 
-    def setup(self, cfg: Any) -> None:
+    def setup(self, cfg: CoreSettings) -> None:
         """Apply the logging settings, then (re)open the StatsD socket."""
         super().setup(cfg)
-        self.prefix = normalise_prefix(getattr(cfg, "statsd_prefix", ""))
-        self.dogstatsd_tags = getattr(cfg, "dogstatsd_tags", "") or ""
+        self.prefix = normalise_prefix(cfg.statsd_prefix)
+        self.dogstatsd_tags = cfg.dogstatsd_tags
         old = self.sock
-        self.sock, self._address = self._open(getattr(cfg, "statsd_host", None))
+        self.sock, self._address = self._open_socket(cfg.statsd_host)
         if old is not None:
             old.close()
 
-    def _open(self, host: Any) -> tuple[socket.socket | None, str | tuple[str, int] | None]:
+    def _open_socket(self, host: Any) -> tuple[socket.socket | None, str | tuple[str, int] | None]:
         if not host:
             return None, None
         try:

@@ -56,7 +56,7 @@ def new_event_loop(choice: str, log: Any) -> asyncio.AbstractEventLoop:
                           "(pip install 'gunicorn-core[uvloop]')")
                 sys.exit(WORKER_BOOT_ERROR)
         else:
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 
 
@@ -127,7 +127,7 @@ class ASGIWorker(Worker):
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.cfg
-        if int(getattr(cfg, "threads", 1) or 1) > 1:
+        if cfg.threads > 1:
             self.log.warning("the asgi worker ignores threads=%s (it serves on one event loop)",
                              cfg.threads)
         ctx = self.ctx = WorkerContext(self, loop, self.wsgi)
@@ -135,7 +135,7 @@ class ASGIWorker(Worker):
         ctx.on_slot_free = self._slot_free
         self._stop = loop.create_future()
         self.max_conns = max(int(cfg.worker_connections), 1)
-        if getattr(cfg, "protocol", "http") == "http":
+        if cfg.protocol == "http":
             offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "asyncio")
             ctx.protocols = offered if offered else None
             self._pace = ctx.protocols is not None
@@ -146,7 +146,7 @@ class ASGIWorker(Worker):
             except (OSError, ValueError, TypeError) as exc:
                 self.log.error("Cannot build the TLS context: %s", exc)
                 sys.exit(WORKER_BOOT_ERROR)
-        timeout = float(getattr(cfg, "timeout", 0) or 0)
+        timeout = float(cfg.timeout)
         self._tick_interval = min(TICK, max(timeout / 4, 0.1)) if timeout > 0 else TICK
         self._tick()
         loop.add_reader(self.wakeup_fd, self._on_wakeup)
@@ -244,7 +244,7 @@ class ASGIWorker(Worker):
         kwargs: dict[str, Any] = {}
         if self._ssl_context is not None:
             kwargs["ssl"] = self._ssl_context
-            timeout = float(getattr(self.cfg, "timeout", 0) or 0)
+            timeout = float(self.cfg.timeout)
             kwargs["ssl_handshake_timeout"] = timeout if timeout > 0 else 60.0
         try:
             await self.loop.connect_accepted_socket(lambda: conn, sock, **kwargs)
@@ -266,7 +266,7 @@ class ASGIWorker(Worker):
         if not ctx.connections and not ctx.tasks:
             return
         ctx.idle.clear()
-        timeout = float(getattr(self.cfg, "graceful_timeout", 30) or 0)
+        timeout = float(self.cfg.graceful_timeout)
         try:
             await asyncio.wait_for(ctx.idle.wait(), timeout)
         except asyncio.TimeoutError:

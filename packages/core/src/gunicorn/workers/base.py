@@ -32,12 +32,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.errors import AppImportError
 from gunicorn.hooks import call_user_hook
 from gunicorn.workers.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 # Exit codes the arbiter understands (it halts on both instead of respawning in a loop).
 WORKER_BOOT_ERROR = 3
@@ -82,7 +85,7 @@ class Worker:
     nr_lock: threading.Lock | None = None
 
     def __init__(self, age: int, ppid: int, sockets: list[Any], app: Any, timeout: float,
-                 cfg: Any, log: Any) -> None:
+                 cfg: CoreSettings, log: Any) -> None:
         self.age = age
         self.pid: int | None = None
         self.ppid = ppid
@@ -92,8 +95,8 @@ class Worker:
         self.cfg = cfg
         self.log = log
         self.nr = 0
-        jitter = getattr(cfg, "max_requests_jitter", 0) or 0
-        base = getattr(cfg, "max_requests", 0) or 0
+        jitter = cfg.max_requests_jitter
+        base = cfg.max_requests
         self.max_requests = base + random.randint(0, jitter) if base > 0 else sys.maxsize
         self.alive = True
         self.booted = False
@@ -173,8 +176,7 @@ class Worker:
         anything else fails before the worker booted.
         """
         self.pid = os.getpid()
-        util.set_owner_process(getattr(self.cfg, "uid", None), getattr(self.cfg, "gid", None),
-                               bool(getattr(self.cfg, "initgroups", False)))
+        util.set_owner_process(self.cfg.uid, self.cfg.gid, self.cfg.initgroups)
         util.reseed_random()
         self._wakeup_r, self._wakeup_w = os.pipe()
         for fd in (self._wakeup_r, self._wakeup_w):
@@ -189,7 +191,7 @@ class Worker:
         # The arbiter forks with its signals blocked; anything sent while we booted is
         # delivered now, to our own handlers.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, INHERITED_SIGNALS)
-        if getattr(self.cfg, "reload", False):
+        if self.cfg.reload:
             self.start_reloader()
         self.load_wsgi()
         self.cfg.post_worker_init(self)
@@ -222,13 +224,13 @@ class Worker:
             self.wsgi = self.app.load()
             self.check_app_interface(self.wsgi)
         except AppImportError as exc:
-            if getattr(self.cfg, "reload", False):
+            if self.cfg.reload:
                 self._serve_load_error(exc)
                 return
             self.log.error("App failed to load: %s", exc)
             sys.exit(APP_LOAD_ERROR)
         except SyntaxError as exc:
-            if getattr(self.cfg, "reload", False):
+            if self.cfg.reload:
                 self._serve_load_error(exc)
                 return
             self.log.exception("Exception while loading the application")
@@ -246,7 +248,7 @@ class Worker:
         served = served_interface(type(self))
         if served is None:
             return
-        worker = getattr(self.cfg, "worker_class_str", None) or type(self).__name__
+        worker = self.cfg.worker_class_str or type(self).__name__
         wrong = mismatch(app, served, worker)
         if wrong is not None:
             raise AppImportError(wrong)

@@ -229,8 +229,9 @@ class Connection:
                 continue
             cls = type(event)
             if cls is Data:
-                if event.data:
-                    return event.data
+                data: bytes = event.data
+                if data:
+                    return data
             elif cls is EndOfMessage:
                 self.body_done = True
                 return b""

@@ -29,9 +29,12 @@ import struct
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gunicorn import util
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 DEFAULT_MIN_INTERVAL = 0.1
 FACTS = struct.Struct("=QQ")
@@ -49,15 +52,16 @@ class WorkerFacts:
 class Heartbeat:
     """An unlinked temp file whose mtime is the worker's last sign of life."""
 
-    def __init__(self, cfg: Any = None, min_interval: float = DEFAULT_MIN_INTERVAL) -> None:
-        directory = getattr(cfg, "worker_tmp_dir", None) if cfg is not None else None
-        mask = getattr(cfg, "umask", 0) if cfg is not None else 0
-        with util.umask(mask or 0):
+    def __init__(self, cfg: CoreSettings | None = None,
+                 min_interval: float = DEFAULT_MIN_INTERVAL) -> None:
+        directory = cfg.worker_tmp_dir if cfg is not None else None
+        mask = cfg.umask if cfg is not None else 0
+        with util.umask(mask):
             fd, path = tempfile.mkstemp(prefix="wgunicorn-", dir=directory)
         try:
             if cfg is not None:
                 # The worker drops privileges after fork and must still be able to touch it.
-                util.chown(fd, getattr(cfg, "uid", None), getattr(cfg, "gid", None))
+                util.chown(fd, cfg.uid, cfg.gid)
             os.unlink(path)
         except BaseException:
             os.close(fd)

@@ -31,7 +31,7 @@ class SyncWorker(Worker):
     """Serves one connection at a time in the worker's main thread."""
 
     def run(self) -> None:
-        if any(token != "h1" for token in getattr(self.cfg, "http_protocols", ["h1"])):
+        if any(token != "h1" for token in self.cfg.http_protocols):
             # One connection at a time cannot multiplex streams; ALPN offers http/1.1 only, so
             # no client is ever told this worker speaks HTTP/2.
             self.log.warning("HTTP/2 is not supported by the sync worker; serving HTTP/1.1 "
@@ -65,7 +65,7 @@ class SyncWorker(Worker):
 
     def io_timeout(self) -> float | None:
         """How long one wait for a slow client may last: below the arbiter's kill timeout."""
-        timeout = getattr(self.cfg, "timeout", 0) or 0
+        timeout = self.cfg.timeout
         return max(timeout * 0.5, 1.0) if timeout > 0 else None
 
     def _accept_all(self, listeners: list[Any], handler: RequestHandler) -> bool:

@@ -27,7 +27,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gunicorn import util
 from gunicorn.dirty.allocation import Allocator
@@ -55,7 +55,7 @@ from gunicorn.dirty.errors import (
 from gunicorn.dirty.link import TransportLink
 from gunicorn.dirty.pool import WorkerHandle
 from gunicorn.dirty.probe import AppTraits, probe_apps
-from gunicorn.dirty.resources import ResourcePool, parse_needs
+from gunicorn.dirty.resources import Needs, ResourcePool, parse_needs
 from gunicorn.dirty.router import Call, Dispatch, Router
 from gunicorn.dirty.specs import AppSpec, parse_specs, resolve_limits
 from gunicorn.dirty.stash.redis_mode import arbiter_store
@@ -66,6 +66,9 @@ from gunicorn.dirty.supervisor import Supervisor
 from gunicorn.errors import UnsafePathError
 from gunicorn.private_dir import describe_owner, ensure_private_dir, uid_is_trusted
 from gunicorn.sockets import peer_credentials
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 MONITOR_INTERVAL = 0.5
 
@@ -83,7 +86,7 @@ class ClientConnection(TransportLink):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         if not self.arbiter.admits(transport.get_extra_info("socket")):
-            transport.abort()
+            cast(asyncio.Transport, transport).abort()  # a stream server's: it can abort
             return
         self.arbiter.clients.add(self)
 
@@ -115,7 +118,7 @@ class DirtyArbiter:
     ``workers`` (pid -> :class:`~gunicorn.dirty.pool.WorkerHandle`), ``specs``.
     """
 
-    def __init__(self, cfg: Any, log: Any, socket_path: str, master_pid: int,
+    def __init__(self, cfg: DirtySettings, log: Any, socket_path: str, master_pid: int,
                  notify: Callable[[], None] | None = None,
                  master_uid: int | None = None) -> None:
         self.cfg = cfg
@@ -146,15 +149,15 @@ class DirtyArbiter:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
                                           cfg.dirty_stash_save_interval, log)
         self.supervisor = Supervisor(cfg, log, self, self.allocator, self.resources, self.needs)
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self._stop: asyncio.Event | None = None
         self._graceful = True
         self.started_at = time.monotonic()
 
-    def _resource_needs(self, traits: dict[str, AppTraits]) -> dict[str, dict[str, int]]:
+    def _resource_needs(self, traits: dict[str, AppTraits]) -> dict[str, Needs]:
         """Each app's ``resources`` checked against ``dirty_resources``; an app whose
         declaration cannot be met is never started, and its callers learn why."""
-        needs: dict[str, dict[str, int]] = {}
+        needs: dict[str, Needs] = {}
         for spec in self.specs:
             path = spec.import_path
             try:
@@ -276,7 +279,8 @@ class DirtyArbiter:
             return
         now = time.monotonic()
         for call in self.router.expired(now):
-            handle = self.supervisor.handles.get(call.worker.key) if call.worker else None
+            # The router's worker keys are the handles' ages.
+            handle = self.supervisor.handles.get(cast(int, call.worker.key)) if call.worker else None
             timeout = self.router.timeout
             self.log.error("Dirty call %s.%s timed out after %ss in worker %s", call.app,
                            call.action, timeout, handle.pid if handle else "?")
@@ -524,7 +528,7 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def _prepare_import_path(cfg: Any) -> None:
+def _prepare_import_path(cfg: DirtySettings) -> None:
     """Make app modules importable as HTTP workers do (``--chdir``, ``--pythonpath``)."""
     from gunicorn.app.loader import ensure_path
 

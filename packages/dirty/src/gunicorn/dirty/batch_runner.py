@@ -110,9 +110,9 @@ class BatchRunner:
                 error = wrap_app_error(exc, self.app_path, self.action)
                 self.deliver([(rid, error) for rid in rids])
                 return
-            error = self._check(result, len(inputs))
-            if error is not None:
-                self.deliver([(rid, error) for rid in rids])
+            wrong = self._check(result, len(inputs))
+            if wrong is not None:
+                self.deliver([(rid, wrong) for rid in rids])
                 return
             self.deliver(list(zip(rids, result, strict=True)))
         finally:

@@ -50,9 +50,10 @@ class _StreamBase:
             self._total_deadline = time.monotonic() + self.total_timeout
 
     def _starter(self, table: Any) -> tuple[int, bytes]:
-        return table.start_call(
+        started: tuple[int, bytes] = table.start_call(
             self.app_path, self.action, self._args, self._kwargs, self.total_timeout, stream=True
         )
+        return started
 
     def _deadline(self) -> float | None:
         candidates = [d for d in (self._total_deadline,) if d is not None]

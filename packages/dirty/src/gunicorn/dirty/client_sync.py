@@ -135,7 +135,7 @@ class SyncConnection:
     def _lose(self, exc: BaseException | None) -> None:
         # Caller holds _cond.
         detail = f": {exc}" if exc is not None else ""
-        error = DirtyConnectionError(
+        error: DirtyError = DirtyConnectionError(
             f"connection to the dirty arbiter lost{detail}", socket_path=self.path
         )
         if isinstance(exc, DirtyError):

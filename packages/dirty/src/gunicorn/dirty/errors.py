@@ -92,7 +92,7 @@ class DirtyTimeoutError(DirtyError):
     """A call (or the wait for the next stream chunk) took longer than ``timeout`` seconds."""
 
     code = ErrorCode.TIMEOUT
-    fields = ("timeout",)
+    fields: ClassVar[tuple[str, ...]] = ("timeout",)
 
     def __init__(self, message: str = "operation timed out", timeout: float | None = None) -> None:
         self.timeout = timeout
@@ -103,7 +103,7 @@ class DirtyConnectionError(DirtyError):
     """The dirty arbiter at ``socket_path`` cannot be reached, or the connection dropped."""
 
     code = ErrorCode.CONNECTION
-    fields = ("socket_path",)
+    fields: ClassVar[tuple[str, ...]] = ("socket_path",)
 
     def __init__(self, message: str = "connection failed", socket_path: str | None = None) -> None:
         self.socket_path = socket_path
@@ -119,7 +119,7 @@ class DirtyWorkerError(DirtyError):
     """The dirty worker ``worker_id`` (a pid) died or failed while holding the call."""
 
     code = ErrorCode.WORKER
-    fields = ("worker_id",)
+    fields: ClassVar[tuple[str, ...]] = ("worker_id",)
 
     def __init__(self, message: str = "dirty worker failed", worker_id: int | None = None) -> None:
         self.worker_id = worker_id
@@ -131,7 +131,7 @@ class DirtyAppError(DirtyError):
     formatted traceback from the dirty worker (``None`` when not available)."""
 
     code = ErrorCode.APP
-    fields = ("app_path", "action", "error_type", "traceback")
+    fields: ClassVar[tuple[str, ...]] = ("app_path", "action", "error_type", "traceback")
 
     def __init__(
         self,
@@ -178,7 +178,7 @@ class DirtyNoWorkersAvailableError(DirtyError):
     """No running dirty worker holds ``app_path`` (none started, or all died)."""
 
     code = ErrorCode.NO_WORKERS
-    fields = ("app_path",)
+    fields: ClassVar[tuple[str, ...]] = ("app_path",)
 
     def __init__(self, app_path: str | None = None, message: str | None = None) -> None:
         self.app_path = app_path
@@ -189,7 +189,7 @@ class DirtyBusyError(DirtyError):
     """Backpressure: ``app_path`` already has ``limit`` calls waiting. Map it to HTTP 503."""
 
     code = ErrorCode.BUSY
-    fields = ("app_path", "limit")
+    fields: ClassVar[tuple[str, ...]] = ("app_path", "limit")
 
     def __init__(
         self, app_path: str | None = None, limit: int | None = None, message: str | None = None
@@ -213,7 +213,7 @@ class DirtySerializationError(DirtyError, TypeError):
     side, before anything is written, so the connection stays usable. Also a ``TypeError``."""
 
     code = ErrorCode.SERIALIZATION
-    fields = ("type_name",)
+    fields: ClassVar[tuple[str, ...]] = ("type_name",)
 
     def __init__(self, type_name: str | None = None, message: str | None = None) -> None:
         self.type_name = type_name
@@ -237,7 +237,7 @@ class StashTableNotFoundError(StashError):
     """The stash table ``table`` does not exist."""
 
     code = ErrorCode.STASH_TABLE_NOT_FOUND
-    fields = ("table",)
+    fields: ClassVar[tuple[str, ...]] = ("table",)
 
     def __init__(self, table: str | None = None, message: str | None = None) -> None:
         self.table = table
@@ -249,7 +249,7 @@ class StashKeyNotFoundError(StashError, KeyError):
     dict would."""
 
     code = ErrorCode.STASH_KEY_NOT_FOUND
-    fields = ("table", "key")
+    fields: ClassVar[tuple[str, ...]] = ("table", "key")
 
     def __init__(
         self, table: str | None = None, key: Any = None, message: str | None = None
@@ -267,7 +267,7 @@ class StashUnavailableError(StashError, DirtyConnectionError):
     connection dropped after the request was sent."""
 
     code = ErrorCode.STASH_UNAVAILABLE
-    fields = ("address",)
+    fields: ClassVar[tuple[str, ...]] = ("address",)
 
     def __init__(self, message: str = "the stash is unreachable",
                  address: str | None = None) -> None:
@@ -284,7 +284,7 @@ class StashTimeoutError(StashUnavailableError, DirtyTimeoutError):
     have been applied. Also a :class:`DirtyTimeoutError`, as for the in-arbiter store."""
 
     code = ErrorCode.STASH_TIMEOUT
-    fields = ("address", "timeout")
+    fields: ClassVar[tuple[str, ...]] = ("address", "timeout")
 
     def __init__(self, message: str = "the stash did not answer in time",
                  address: str | None = None, timeout: float | None = None) -> None:

@@ -170,7 +170,9 @@ class CallExecutor:
         self._begin(rid, payload)
 
     def _begin(self, rid: int, payload: dict[str, Any]) -> None:
-        path, action = payload.get("app"), payload.get("action")
+        # Fields of a wire frame: None when absent (the lookups below then fail as not found).
+        path: Any = payload.get("app")
+        action: Any = payload.get("action")
         args, kwargs = payload.get("args") or [], payload.get("kwargs") or {}
         if path in self.failed:
             self.send(encode_error(rid, self.failed[path]))

@@ -30,7 +30,8 @@ from gunicorn.private_dir import make_private_tempdir
 from gunicorn.sockets import check_unix_socket_path
 
 if TYPE_CHECKING:
-    from gunicorn.config import Config, Registry
+    from gunicorn.config import Registry
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 SOCKET_ENV = "GUNICORN_DIRTY_SOCKET"
 SOCKET_NAME = "arbiter.sock"
@@ -40,7 +41,7 @@ SOCKET_DIR_PREFIX = "gunicorn-dirty-"
 STOP_MARGIN = 2.0
 
 
-def enabled(cfg: Config) -> bool:
+def enabled(cfg: DirtySettings) -> bool:
     """The pool runs only when there is something to run and somewhere to run it."""
     return bool(cfg.dirty_apps) and cfg.dirty_workers > 0
 
@@ -56,7 +57,7 @@ class DirtyPlugin:
 
         registry.add_all(SETTINGS)
 
-    def configure(self, cfg: Config) -> None:
+    def configure(self, cfg: DirtySettings) -> None:
         """Reject malformed ``dirty_apps`` entries, a stash on Redis that cannot work (no redis
         client, or ``dirty_stash_file`` too), and a socket path too long for AF_UNIX: exit 2, one
         line naming the setting, entry or path. Warn when ``dirty_workers`` is set without any
@@ -83,7 +84,7 @@ class DirtyPlugin:
         # mkdtemp adds 8 random characters to the prefix.
         return os.path.join(tempfile.gettempdir(), f"{SOCKET_DIR_PREFIX}XXXXXXXX", SOCKET_NAME)
 
-    def socket_path(self, cfg: Config) -> str:
+    def socket_path(self, cfg: DirtySettings) -> str:
         """The dirty arbiter's socket path; its directory is created on first use in this
         (master) process and belongs to the user the pool runs as (``user``/``group``)."""
         if self._socket_dir is None:
@@ -95,7 +96,7 @@ class DirtyPlugin:
                                   "workers as another user needs root)") from exc
         return os.path.join(self._socket_dir, SOCKET_NAME)
 
-    def worker_environ(self, cfg: Config) -> dict[str, str]:
+    def worker_environ(self, cfg: DirtySettings) -> dict[str, str]:
         from gunicorn.dirty.stash.config import stash_environ
 
         env = stash_environ(cfg)  # the stash in Redis works with or without a pool
@@ -103,7 +104,7 @@ class DirtyPlugin:
             env[SOCKET_ENV] = self.socket_path(cfg)
         return env
 
-    def sidecars(self, cfg: Config) -> list[SidecarSpec]:
+    def sidecars(self, cfg: DirtySettings) -> list[SidecarSpec]:
         if not enabled(cfg):
             return []
         path = self.socket_path(cfg)
@@ -117,7 +118,7 @@ class DirtyPlugin:
             heartbeat_timeout=float(cfg.timeout),
         )]
 
-    def control_commands(self, cfg: Config) -> dict[str, Any]:
+    def control_commands(self, cfg: DirtySettings) -> dict[str, Any]:
         """``show dirty``, ``dirty add|remove`` and ``stash ...`` (see docs/ctl.md).
 
         Without a pool there is nothing to ask: the core's placeholders answer ``show dirty``
@@ -135,7 +136,10 @@ class DirtyPlugin:
 
 
 def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
-    cfg = ctx.cfg
+    # Imported here: the generator of typed_settings imports this module to read the settings.
+    from gunicorn.dirty.typed_settings import dirty_settings
+
+    cfg = dirty_settings(ctx.cfg)
     master_uid = os.geteuid()
     # As the HTTP workers do, and before the arbiter imports the apps (it reads their class
     # attributes): no app code runs as root. The dirty workers inherit this.

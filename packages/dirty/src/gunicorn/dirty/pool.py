@@ -18,13 +18,16 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.dirty.codec import Frame, FrameDecoder
 from gunicorn.dirty.errors import DirtyError, DirtyProtocolError
 from gunicorn.dirty.link import TransportLink
 from gunicorn.workers.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
                   signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGUSR2, signal.SIGWINCH)
@@ -133,7 +136,7 @@ class ArbiterLink(TransportLink):
         self.on_lost(self.handle)
 
 
-def fork_worker(handle: WorkerHandle, cfg: Any, log: Any,
+def fork_worker(handle: WorkerHandle, cfg: DirtySettings, log: Any,
                 inherited: Callable[[], Iterable[int]]) -> socket.socket:
     """Fork the worker process of ``handle``; return the arbiter's end of its socketpair.
 
@@ -190,7 +193,7 @@ def _detach_from_arbiter(fds: Iterable[int]) -> None:
 
 def reap() -> list[tuple[int, int]]:
     """Every exited child: (pid, wait status)."""
-    out = []
+    out: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

@@ -24,7 +24,7 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gunicorn.dirty.allocation import Allocator
 from gunicorn.dirty.codec import NOTICE_ID, Frame, MessageType
@@ -37,6 +37,9 @@ from gunicorn.dirty.pool import ArbiterLink, WorkerHandle, fork_worker, reap
 from gunicorn.dirty.resources import Needs, ResourcePool
 from gunicorn.hooks import call_user_hook
 from gunicorn.workers.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
@@ -84,7 +87,7 @@ class PoolHost(Protocol):
 class Supervisor:
     """The worker processes of one dirty arbiter, keyed by age (the router uses the same key)."""
 
-    def __init__(self, cfg: Any, log: Any, host: PoolHost, allocator: Allocator,
+    def __init__(self, cfg: DirtySettings, log: Any, host: PoolHost, allocator: Allocator,
                  resources: ResourcePool | None = None,
                  needs: dict[str, Needs] | None = None) -> None:
         self.host = host

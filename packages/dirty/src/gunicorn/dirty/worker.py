@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.dirty.app import load_dirty_app
@@ -35,6 +35,9 @@ from gunicorn.dirty.execution import CallExecutor
 from gunicorn.dirty.resources import resource_environ
 from gunicorn.hooks import call_user_hook
 
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
+
 BOOT_ERROR = 3
 INIT_RETRY_MIN = 0.5  # seconds before the first retry of a failed init(), doubling...
 INIT_RETRY_MAX = 30.0  # ...up to this
@@ -42,7 +45,7 @@ INIT_RETRY_MAX = 30.0  # ...up to this
 
 def retry_delay(attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1, 2, ...) of a failed app load."""
-    return min(INIT_RETRY_MIN * 2 ** (attempt - 1), INIT_RETRY_MAX)
+    return min(INIT_RETRY_MIN * 2.0 ** (attempt - 1), INIT_RETRY_MAX)
 PARENT_POLL = 0.5
 
 
@@ -63,7 +66,7 @@ class DirtyWorker:
     resource -> tokens granted), ``booted``, ``cfg``, ``log``.
     """
 
-    def __init__(self, age: int, app_paths: tuple[str, ...], cfg: Any, log: Any,
+    def __init__(self, age: int, app_paths: tuple[str, ...], cfg: DirtySettings, log: Any,
                  sock: socket.socket, heartbeat: Any, ppid: int,
                  resources: dict[str, dict[str, list[str]]] | None = None) -> None:
         self.age = age

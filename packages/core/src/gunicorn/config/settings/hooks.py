@@ -7,10 +7,13 @@ set, so a hook that would fail on every call stops the server from starting inst
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.config import validators as v
 from gunicorn.config.registry import Setting
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 SECTION = "Server Hooks"
 _DOTTED = "The value may also be a dotted path to the function (`pkg.module.function`)."
@@ -20,7 +23,7 @@ def _noop(*args: Any) -> None:
     """The default for every hook: do nothing."""
 
 
-def _default_ssl_context(config: Any, default_ssl_context_factory: Any) -> Any:
+def _default_ssl_context(config: CoreSettings, default_ssl_context_factory: Any) -> Any:
     return default_ssl_context_factory()
 
 

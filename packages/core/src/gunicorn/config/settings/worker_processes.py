@@ -15,7 +15,7 @@ def _workers_from_env(env: Mapping[str, str]) -> str | None:
     return env.get("WEB_CONCURRENCY") or None
 
 
-def _worker_class(value: Any) -> Any:
+def _worker_class(value: Any) -> str | type:
     # Resolved lazily by cfg.worker_class: the class's module may import heavy dependencies.
     if isinstance(value, type):
         return value

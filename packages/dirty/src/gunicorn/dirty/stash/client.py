@@ -14,7 +14,7 @@ With ``socket_path`` the client opens its own connection to that dirty arbiter, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gunicorn.dirty.errors import StashKeyNotFoundError, StashTableNotFoundError
 from gunicorn.dirty.stash import payloads
@@ -52,6 +52,8 @@ class StashClient:
         self.backend = backend
 
     def _call(self, payload: dict[str, Any]) -> Any:
+        # The reply's shape is fixed per op by the store (docs/stash.md); the methods below
+        # state it with cast() rather than re-checking every reply.
         return (self.backend or default_backend(self.timeout)).call(payload)
 
     def close(self) -> None:
@@ -74,7 +76,7 @@ class StashClient:
         ``ttl`` (seconds) makes the key expire; ``if_absent=True`` stores only when the key is
         missing, atomically (a lock or "first writer wins"). Returns whether it was stored.
         """
-        return self._call(payloads.put(table, key, value, ttl, if_absent))
+        return cast("bool", self._call(payloads.put(table, key, value, ttl, if_absent)))
 
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when the key or the table does not exist."""
@@ -86,7 +88,7 @@ class StashClient:
     def delete(self, table: str, key: Any, *, if_value: Any = UNSET) -> bool:
         """Remove ``key``; return whether it was there. With ``if_value``, remove it only if
         it currently holds that value (release a lock only when you still own it)."""
-        return self._call(payloads.delete(table, key, if_value))
+        return cast("bool", self._call(payloads.delete(table, key, if_value)))
 
     def incr(self, table: str, key: Any, delta: int = 1, *, ttl: float | None = None) -> int:
         """Add ``delta`` to the integer at ``key`` atomically and return the new value.
@@ -95,17 +97,17 @@ class StashClient:
         expiry). Raises :class:`StashError` when the value is not an int or would overflow
         int64. Creates the table.
         """
-        return self._call(payloads.incr(table, key, delta, ttl))
+        return cast("int", self._call(payloads.incr(table, key, delta, ttl)))
 
     def exists(self, table: str, key: Any = None) -> bool:
         """Whether the table exists (``key=None``) or holds ``key``. Never raises for absence."""
-        return self._call(payloads.exists(table, key))
+        return cast("bool", self._call(payloads.exists(table, key)))
 
     # -- tables -------------------------------------------------------------------------------
 
     def keys(self, table: str, pattern: str | None = None) -> list[Any]:
         """Keys of ``table``, optionally those matching the glob ``pattern`` (``user:*``)."""
-        return self._call(payloads.listing(StashOp.KEYS, table, pattern))
+        return cast("list[Any]", self._call(payloads.listing(StashOp.KEYS, table, pattern)))
 
     def items(self, table: str, pattern: str | None = None) -> list[tuple[Any, Any]]:
         """``(key, value)`` pairs, in one round trip (the reply must fit in one 64 MiB frame)."""
@@ -113,31 +115,31 @@ class StashClient:
 
     def values(self, table: str, pattern: str | None = None) -> list[Any]:
         """Values of ``table`` (of keys matching ``pattern``), in one round trip."""
-        return self._call(payloads.listing(StashOp.VALUES, table, pattern))
+        return cast("list[Any]", self._call(payloads.listing(StashOp.VALUES, table, pattern)))
 
     def count(self, table: str) -> int:
         """Number of keys in ``table``."""
-        return self._call(payloads.on_table(StashOp.COUNT, table))
+        return cast("int", self._call(payloads.on_table(StashOp.COUNT, table)))
 
     def clear(self, table: str) -> int:
         """Remove every key of ``table`` (the table stays); return how many were removed."""
-        return self._call(payloads.on_table(StashOp.CLEAR, table))
+        return cast("int", self._call(payloads.on_table(StashOp.CLEAR, table)))
 
     def info(self, table: str | None = None) -> dict[str, Any]:
         """``{"keys": n, "expiring": m}`` for ``table``, or ``{name: {...}}`` for every table."""
-        return self._call(payloads.info(table))
+        return cast("dict[str, Any]", self._call(payloads.info(table)))
 
     def ensure(self, table: str) -> bool:
         """Create ``table`` if needed; return whether it was created by this call."""
-        return self._call(payloads.on_table(StashOp.ENSURE, table))
+        return cast("bool", self._call(payloads.on_table(StashOp.ENSURE, table)))
 
     def delete_table(self, table: str) -> bool:
         """Drop ``table`` and its keys; return whether it existed."""
-        return self._call(payloads.on_table(StashOp.DELETE_TABLE, table))
+        return cast("bool", self._call(payloads.on_table(StashOp.DELETE_TABLE, table)))
 
     def tables(self) -> list[str]:
         """Names of every table, sorted."""
-        return self._call(payloads.tables())
+        return cast("list[str]", self._call(payloads.tables()))
 
     def table(self, name: str) -> StashTable:
         """A dict-like view of table ``name`` through this client (no round trip)."""
@@ -179,7 +181,7 @@ class AsyncStashClient:
     async def put(self, table: str, key: Any, value: Any, *, ttl: float | None = None,
                   if_absent: bool = False) -> bool:
         """See :meth:`StashClient.put`."""
-        return await self._call(payloads.put(table, key, value, ttl, if_absent))
+        return cast("bool", await self._call(payloads.put(table, key, value, ttl, if_absent)))
 
     async def get(self, table: str, key: Any, default: Any = None) -> Any:
         """See :meth:`StashClient.get`."""
@@ -190,20 +192,20 @@ class AsyncStashClient:
 
     async def delete(self, table: str, key: Any, *, if_value: Any = UNSET) -> bool:
         """See :meth:`StashClient.delete`."""
-        return await self._call(payloads.delete(table, key, if_value))
+        return cast("bool", await self._call(payloads.delete(table, key, if_value)))
 
     async def incr(self, table: str, key: Any, delta: int = 1, *,
                    ttl: float | None = None) -> int:
         """See :meth:`StashClient.incr`."""
-        return await self._call(payloads.incr(table, key, delta, ttl))
+        return cast("int", await self._call(payloads.incr(table, key, delta, ttl)))
 
     async def exists(self, table: str, key: Any = None) -> bool:
         """See :meth:`StashClient.exists`."""
-        return await self._call(payloads.exists(table, key))
+        return cast("bool", await self._call(payloads.exists(table, key)))
 
     async def keys(self, table: str, pattern: str | None = None) -> list[Any]:
         """See :meth:`StashClient.keys`."""
-        return await self._call(payloads.listing(StashOp.KEYS, table, pattern))
+        return cast("list[Any]", await self._call(payloads.listing(StashOp.KEYS, table, pattern)))
 
     async def items(self, table: str, pattern: str | None = None) -> list[tuple[Any, Any]]:
         """See :meth:`StashClient.items`."""
@@ -211,31 +213,31 @@ class AsyncStashClient:
 
     async def values(self, table: str, pattern: str | None = None) -> list[Any]:
         """See :meth:`StashClient.values`."""
-        return await self._call(payloads.listing(StashOp.VALUES, table, pattern))
+        return cast("list[Any]", await self._call(payloads.listing(StashOp.VALUES, table, pattern)))
 
     async def count(self, table: str) -> int:
         """See :meth:`StashClient.count`."""
-        return await self._call(payloads.on_table(StashOp.COUNT, table))
+        return cast("int", await self._call(payloads.on_table(StashOp.COUNT, table)))
 
     async def clear(self, table: str) -> int:
         """See :meth:`StashClient.clear`."""
-        return await self._call(payloads.on_table(StashOp.CLEAR, table))
+        return cast("int", await self._call(payloads.on_table(StashOp.CLEAR, table)))
 
     async def info(self, table: str | None = None) -> dict[str, Any]:
         """See :meth:`StashClient.info`."""
-        return await self._call(payloads.info(table))
+        return cast("dict[str, Any]", await self._call(payloads.info(table)))
 
     async def ensure(self, table: str) -> bool:
         """See :meth:`StashClient.ensure`."""
-        return await self._call(payloads.on_table(StashOp.ENSURE, table))
+        return cast("bool", await self._call(payloads.on_table(StashOp.ENSURE, table)))
 
     async def delete_table(self, table: str) -> bool:
         """See :meth:`StashClient.delete_table`."""
-        return await self._call(payloads.on_table(StashOp.DELETE_TABLE, table))
+        return cast("bool", await self._call(payloads.on_table(StashOp.DELETE_TABLE, table)))
 
     async def tables(self) -> list[str]:
         """See :meth:`StashClient.tables`."""
-        return await self._call(payloads.tables())
+        return cast("list[str]", await self._call(payloads.tables()))
 
     def table(self, name: str) -> AsyncStashTable:
         """An async view of table ``name`` (``await t.get(k)``, ``await t.put(k, v)``, ...)."""

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from gunicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.typed_settings import DirtySettings
 
 # How the master hands the stash's location to HTTP workers, the dirty arbiter and dirty
 # workers (see DirtyPlugin.worker_environ); a standalone script may set them too.
@@ -161,7 +164,7 @@ def validate_prefix(value: object) -> str | None:
 
 # -- the configuration as a whole -----------------------------------------------------------
 
-def check_settings(cfg: Any) -> None:
+def check_settings(cfg: DirtySettings) -> None:
     """ConfigError (exit 2, before anything forks) for a stash setup that cannot work."""
     if not cfg.dirty_stash_url:
         return
@@ -179,12 +182,12 @@ def check_settings(cfg: Any) -> None:
                           f"pip install '{EXTRA}'")
 
 
-def stash_prefix(cfg: Any) -> str:
+def stash_prefix(cfg: DirtySettings) -> str:
     """The key prefix: ``dirty_stash_prefix``, else the process name (``proc_name``)."""
     return cfg.dirty_stash_prefix or cfg.proc_name or DEFAULT_PREFIX
 
 
-def stash_environ(cfg: Any) -> dict[str, str]:
+def stash_environ(cfg: DirtySettings) -> dict[str, str]:
     """What every HTTP worker, the dirty arbiter and every dirty worker needs to find the
     stash in Redis (nothing for the in-arbiter store)."""
     if not cfg.dirty_stash_url:

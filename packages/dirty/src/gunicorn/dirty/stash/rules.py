@@ -56,7 +56,7 @@ def check_delta(delta: Any) -> int:
     """An ``incr`` delta: an int (not a bool); StashError otherwise."""
     if not is_int(delta):
         raise StashError(f"incr delta must be an int, not {type(delta).__name__}")
-    return delta
+    return int(delta)
 
 
 def check_pattern(pattern: Any) -> str | None:

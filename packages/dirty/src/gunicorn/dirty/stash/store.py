@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from enum import StrEnum
 from typing import Any
 
 from gunicorn.dirty.errors import StashError, StashKeyNotFoundError, StashTableNotFoundError
@@ -42,6 +42,18 @@ __all__ = ["StashOp", "StashStore", "key_text"]
 
 # Sentinel for "no if_value given": None is a legitimate stored value.
 _ABSENT = object()
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10 (still supported) has no StrEnum: the same behaviour, spelled out
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
 
 
 class StashOp(StrEnum):
@@ -265,7 +277,7 @@ class StashStore:
             current = table.data[key]
             if not is_int(current):
                 raise not_an_int(name, key, current)
-            value = current + delta
+            value: int = current + delta
             if not INT_MIN <= value <= INT_MAX:
                 raise overflow(name, key)
             # The key keeps the expiry it was created with (a counter window stays fixed).
