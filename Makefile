@@ -46,7 +46,8 @@ $(CORE_VENV)/.installed: packages/core/pyproject.toml Makefile
 run: venv
 	cd examples && ../$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) app:app
 
-test: venv
+# The whole test run starts with the linters (ruff, mypy --strict): CI runs `make test`.
+test: venv lint
 	sh tests/tools/ensure-tool.sh nginx nginx
 	sh tests/tools/ensure-tool.sh h2load nghttp2-client
 	sh tests/tools/ensure-tool.sh redis-server redis-server
