@@ -21,8 +21,11 @@ module only moves bytes and runs the ASGI cycle of each stream:
   priority of the stream in ``extensions["http.response.priority"]``;
 * the frames produced in one loop iteration, by every stream, leave in one write; a response
   head is held until its first body message, so a small response is HEADERS + DATA;
-* graceful stop: GOAWAY naming the last accepted stream; those finish, then the connection
-  closes. Idle past ``keepalive`` (at least 1 s) with no stream: GOAWAY and close.
+* an extended CONNECT (RFC 8441, announced when the worker can serve WebSockets) is a
+  WebSocket on its stream (:mod:`gunicorn.http2.ws_stream`), driven like the other streams;
+* graceful stop: GOAWAY naming the last accepted stream; those finish (WebSockets close with
+  1001), then the connection closes. Idle past ``keepalive`` (at least 1 s) with no stream:
+  GOAWAY and close.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from gunicorn.http2.session import (
     StreamGone,
     WindowChanged,
 )
+from gunicorn.http2.ws_stream import WebSocketStream, websockets_available
 from gunicorn.protocols import Handoff
 
 
@@ -67,7 +71,8 @@ class AsyncioEntry:
             config = self._config = SessionConfig(
                 ctx.options, cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
                 cfg.http2_max_frame_size, cfg.http2_max_header_list_size,
-                cfg.http2_max_request_body, cfg.http2_max_reset_rate)
+                cfg.http2_max_request_body, cfg.http2_max_reset_rate,
+                enable_connect_protocol=websockets_available())
         conn = H2Protocol(ctx, transport, config)
         conn.start(handoff)
         return conn
@@ -92,7 +97,7 @@ class H2Protocol(asyncio.Protocol):
         self.server = socket_address(transport.get_extra_info("sockname"))
         self.session = Session(config, trusted=ctx.forwarded.allows(peer), is_ssl=ctx.is_ssl,
                                now=self.loop.time())
-        self.streams: dict[int, Stream] = {}
+        self.streams: dict[int, Stream | WebSocketStream] = {}
         self.idle = max(ctx.keepalive, 1.0)
         self.deadline = 0.0
         self.write_paused = False
@@ -154,6 +159,7 @@ class H2Protocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._drain_waiter.release()
+        self._wake_blocked()  # WebSocket output waits for the socket as for a window
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its low-water mark (or closed)."""
@@ -173,6 +179,8 @@ class H2Protocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY(NO_ERROR); accepted streams finish, then the connection closes."""
         self.session.goaway()
+        for stream in list(self.streams.values()):
+            stream.shutdown()
         self.flush_now()
 
     def abort(self) -> None:
@@ -212,6 +220,9 @@ class H2Protocol(asyncio.Protocol):
             stream.disconnect()
 
     def _start_stream(self, ev: RequestReady) -> None:
+        if ev.request.upgrade is not None:
+            self._start_websocket(ev)
+            return
         ctx = self.ctx
         request = ev.request
         stream = self.streams[ev.stream_id] = Stream(self, ev.stream_id, request, ev.ended)
@@ -228,6 +239,11 @@ class H2Protocol(asyncio.Protocol):
             scope["extensions"] = self._extensions
         task = stream.task = self.loop.create_task(stream.run(ctx.app, scope))
         ctx.tasks.add(task)
+
+    def _start_websocket(self, ev: RequestReady) -> None:
+        """An extended CONNECT (the session maps one only where it was announced)."""
+        self.deadline = 0.0
+        self.streams[ev.stream_id] = WebSocketStream.start(self, ev)
 
     # Session event -> handler(self, event).
     _HANDLERS: Mapping[type[Any], Callable[[H2Protocol, Any], None]] = MappingProxyType({
