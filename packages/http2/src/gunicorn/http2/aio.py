@@ -178,9 +178,9 @@ class H2Protocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY(NO_ERROR); accepted streams finish, then the connection closes."""
-        self.session.goaway()
         for stream in list(self.streams.values()):
-            stream.shutdown()
+            stream.shutdown()  # WebSockets: their Close frames go before the GOAWAY
+        self.session.goaway()
         self.flush_now()
 
     def abort(self) -> None:

@@ -128,4 +128,6 @@ def upgraded_request(request: Request) -> tuple[Request, bytes]:
     its ``HTTP2-Settings`` value for :meth:`gunicorn.http2.session.Session.initiate`."""
     settings = (request.header("HTTP2-Settings") or "").encode("latin-1")
     headers = [h for h in request.headers if h[0] not in _UPGRADE_FIELDS]
-    return replace(request, version=VERSION, headers=headers, keep_alive=True), settings
+    # Stream 1 switches nothing more: its ``upgrade`` ("h2c") was the connection's.
+    return replace(request, version=VERSION, headers=headers, keep_alive=True,
+                   upgrade=None), settings
