@@ -14,7 +14,10 @@ headers an application adds are validated exactly like any HTTP response's::
     Sec-WebSocket-Extensions: permessage-       Sec-WebSocket-Extensions: permessage-deflate
       deflate; client_max_window_bits           <headers from websocket.accept>
 
-(the extension answer comes from :mod:`gunicorn.asgi.ws_extensions`). Instead of 101 the server
+(the extension answer comes from :mod:`gunicorn.asgi.ws_extensions`). Over HTTP/2 (RFC 8441) the
+same checks and fields serve an extended CONNECT, without the key and accept token:
+:func:`check_opening`, :func:`accept_fields`, :func:`denial_head` and :func:`denial_body` are
+what the HTTP/2 carrier uses. Instead of 101 the server
 may answer 400 / 426 (bad handshake), 503 (the worker's ``websocket_max_connections`` are in
 use), 403 (the application sent ``websocket.close`` before accepting), 500 (the application
 failed before answering) or any response the application chose through the
