@@ -25,8 +25,8 @@ import pytest
 from gunicorn.http.options import ParserOptions
 from gunicorn.http2.session import RequestReady, Session, SessionConfig
 from h2.errors import ErrorCodes
-from hyperframe.frame import DataFrame
 from harness import APPS, GunicornServer, wait_until
+from hyperframe.frame import DataFrame
 from test_h2_server import cert  # noqa: F401 - a fixture
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
@@ -443,6 +443,17 @@ def test_end_stream_without_close_is_1006(client):
     client.conn.end_stream(ws.sid)
     client.flush()
     assert recorded(client, "eof")["code"] == 1006
+
+
+def test_protocol_error_closes_1002_then_waits_for_end_stream(client):
+    ws = client.websocket("/echo?unmasked")
+    client.send_data(ws.sid, b"\x81\x02hi")  # RFC 6455 §5.1: client frames must be masked
+    assert ws.next(CloseConnection).code == 1002
+    client.pump(ws.ended)  # the server's side ends; it reads on until the client's END_STREAM
+    client.send_data(ws.sid, b"", end=True)
+    assert recorded(client, "unmasked")["code"] == 1002
+    assert client.get("/hello") == (200, b"hello")
+    assert ws.reset() is None  # no RST_STREAM: the client ended its side in time
 
 
 def test_websockets_and_requests_multiplexed(client):
