@@ -94,7 +94,7 @@ class WebSocketStream:
     """
 
     __slots__ = ("conn", "sid", "request", "client", "chunks", "ended", "status", "status_code",
-                 "headers", "sent", "started_at", "request_id", "_info", "_session", "_out",
+                 "headers", "sent", "started_at", "request_id", "info", "_session", "_out",
                  "_out_size", "_offset", "_no_body", "_reading_paused", "_writing_paused",
                  "_wake_handle", "_eof_seen", "_end_wanted", "_ended_local", "_closing",
                  "_gone", "_lost_scheduled", "_session_over", "_released")
@@ -112,7 +112,7 @@ class WebSocketStream:
         self.sent = 0
         self.started_at = time.perf_counter()
         self.request_id: str | None = None
-        self._info: RequestInfo | None = None
+        self.info = RequestInfo(request, conn.peer)  # one per WebSocket: made at once
         self._session: WebSocketSession | None = None
         self._out: collections.deque[bytes] = collections.deque()
         self._out_size = 0
@@ -151,13 +151,6 @@ class WebSocketStream:
         if ctx.stopping:
             session.shutdown()
         return stream
-
-    @property
-    def info(self) -> RequestInfo:
-        info = self._info
-        if info is None:
-            info = self._info = RequestInfo(self.request, self.conn.peer)
-        return info
 
     # -- the opening handshake (WebSocketTransport) ------------------------------------------------
 
