@@ -210,7 +210,7 @@ class WebSocketStream:
         except StreamClosed as exc:
             self._stream_closed()
             raise ClientDisconnected(str(exc)) from exc
-        self.status, self.status_code = str(code), code
+        self.status, self.status_code, self.headers = str(code), code, fields
         conn.want_flush()
 
     # -- the byte stream (WebSocketTransport) ------------------------------------------------------
