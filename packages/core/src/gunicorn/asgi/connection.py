@@ -444,7 +444,8 @@ class HTTPConnection(asyncio.Protocol):
         scope = ctx.scopes.websocket(request, self.client, self.server)
         session = self.session = WebSocketSession(
             transport=HTTP1Transport(self.transport, request), scope=scope, app=ctx.app,
-            cfg=ctx.cfg, log=ctx.log, loop=self.loop, on_close=self._session_closed, limits=ctx.websockets)
+            cfg=ctx.cfg, log=ctx.log, loop=self.loop, on_close=self._session_closed,
+            limits=ctx.websockets)
         self.state = _State.UPGRADED
         self._upgraded_at = time.perf_counter()
         self._upgrade_request = request
