@@ -123,14 +123,14 @@ class H2Client:
         return self.conn.remote_settings
 
     def connect(self, path: str, *, protocol: str = "websocket", version: str | None = "13",
-                headers=()) -> int:
+                headers=(), end: bool = False) -> int:
         """Send an extended CONNECT for ``path``; return its stream id."""
         sid = self.conn.get_next_available_stream_id()
         block = [(":method", "CONNECT"), (":protocol", protocol), (":scheme", self.scheme),
                  (":path", path), (":authority", f"127.0.0.1:{self.port}")]
         if version is not None:
             block.append(("sec-websocket-version", version))
-        self.conn.send_headers(sid, block + list(headers))
+        self.conn.send_headers(sid, block + list(headers), end_stream=end)
         self.flush()
         return sid
 
@@ -303,6 +303,12 @@ def test_bad_websocket_version(client, version, status):
     assert client.pump(lambda: client.ended(sid))
     if status == 426:
         assert fields[b"sec-websocket-version"] == b"13"
+
+
+def test_connect_that_ends_its_stream_is_400(client):
+    sid = client.connect("/echo?ended", end=True)
+    assert client.response(sid)[0] == 400
+    assert client.get("/hello") == (200, b"hello")
 
 
 def test_unknown_protocol_is_not_implemented(client):

@@ -153,7 +153,7 @@ class WebSocketSession:
                 self._log.debug("websocket handshake refused (%s %s): %s", exc.status,
                                 exc.reason, exc)
                 self.status = exc.status
-                self._transport.send_refusal(exc.status, exc.reason, exc.headers)
+                self._refuse(exc.status, exc.reason, exc.headers)
                 self._finish_transport()
                 return
             if not self._take_slot():
@@ -182,7 +182,7 @@ class WebSocketSession:
             self._log.warning("websocket_max_connections (%d) reached: upgrades are answered "
                               "503 until a WebSocket closes", limits.max_connections)
         self.status = 503
-        self._transport.send_refusal(503, "Service Unavailable")
+        self._refuse(503, "Service Unavailable")
         self._finish_transport()
         return False
 
@@ -209,7 +209,7 @@ class WebSocketSession:
                 self._log.error("ASGI websocket application returned without accepting or "
                                 "closing the connection")
             self.status = 500
-            self._transport.send_refusal(500, "Internal Server Error")
+            self._refuse(500, "Internal Server Error")
             self._finish_transport()
         elif phase is _Phase.DENYING:
             # A half-sent denial response: only closing the connection can end it.
@@ -265,7 +265,7 @@ class WebSocketSession:
             elif kind == "websocket.close":
                 # ASGI: closing before accepting rejects the handshake with 403.
                 self.status = 403
-                self._transport.send_refusal(403, "Forbidden")
+                self._refuse(403, "Forbidden")
                 self._finish_transport()
             elif kind == "websocket.http.response.start":
                 self.status = self._transport.send_denial_start(message)
@@ -424,9 +424,18 @@ class WebSocketSession:
         if self._inbox_bytes > INBOX_HIGH_WATER:
             self._pause_reading()
 
+    def _can_write(self) -> bool:
+        return not self._lost and not self._lingering and not self._transport.is_closing()
+
     def _write(self, data: bytes) -> None:
-        if data and not self._lost and not self._lingering and not self._transport.is_closing():
+        if data and self._can_write():
             self._transport.write(data)
+
+    def _refuse(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """Answer the handshake with an error, unless the peer is gone already (it may leave
+        before the application answers, or even before the handshake is checked)."""
+        if self._can_write():
+            self._transport.send_refusal(status, reason, headers)
 
     def _finish_transport(self, linger: bool = False) -> None:
         """Close the connection after the buffered bytes are flushed (the server closes TCP

@@ -145,9 +145,9 @@ class WebSocketStream:
             loop=conn.loop, on_close=stream._session_closed, limits=ctx.websockets)
         ctx.count_request()
         ctx.add_task(conn.loop.create_task(session.run()))
-        if ev.ended:
-            stream.ended = True
-            stream.wake()
+        # A CONNECT that ends its stream at once leaves no stream for frames:
+        # check_handshake refuses it (400).
+        stream.ended = ev.ended
         if ctx.stopping:
             session.shutdown()
         return stream
@@ -159,6 +159,8 @@ class WebSocketStream:
         if protocol.lower() != PROTOCOL:
             raise HandshakeRefused(501, "Not Implemented",
                                    f"extended CONNECT for {protocol[:32]!r}")
+        if self.ended and not self._eof_seen:
+            raise HandshakeRefused(400, "Bad Request", "extended CONNECT with END_STREAM")
         check_opening(self.request)
 
     def extension_offers(self) -> list[str]:
