@@ -418,7 +418,7 @@ def test_client_closes(client):
     ws.send(CloseConnection(1000, "bye"))
     close = ws.next(CloseConnection)
     assert close.code == 1000
-    client.pump(ws.ended)  # RFC 8441 §5.1: then END_STREAM, as TCP's FIN
+    client.pump(ws.ended)  # RFC 8441 §5: then END_STREAM, as TCP's FIN
     assert recorded(client, "client-closes") == {"type": "websocket.disconnect", "code": 1000,
                                                   "reason": "bye"}
 
@@ -502,7 +502,7 @@ def test_slot_cap_and_write_timeout():
         sid = client.connect("/echo")
         assert client.response(sid)[0] == 503  # websocket_max_connections, as on HTTP/1.1
         client.pump(lambda: ws.reset() is not None, timeout=15)
-        assert ws.reset() == ErrorCodes.CANCEL  # RFC 8441 §5.1: the abrupt end
+        assert ws.reset() == ErrorCodes.CANCEL  # RFC 8441 §5: the abrupt end
         server.wait_for_log(r"read nothing for 1s, dropping the connection \(write_timeout\)")
         reader = H2Client(server.port)
         assert recorded(reader, "flood")["code"] == 1008

@@ -10,9 +10,9 @@ the core's :class:`~gunicorn.asgi.websocket.WebSocketSession`, the same session 
                                         --> websocket scope, http_version "2"
                                         <-- HEADERS :status 200 [sec-websocket-protocol ...]
     DATA  RFC 6455 frames (masked)      <-> DATA  RFC 6455 frames                  (§5)
-    DATA  Close frame                   <-> DATA  Close frame, then END_STREAM      (§5.1:
-    END_STREAM                                    END_STREAM is TCP's FIN)
-        or RST_STREAM CANCEL            <-> RST_STREAM CANCEL  (an abrupt end: 1006)
+    DATA  Close frame                   <-> DATA  Close frame, then END_STREAM
+    END_STREAM                                    (§5: END_STREAM is TCP's FIN)
+        or RST_STREAM CANCEL            <-> RST_STREAM CANCEL  (§5: an abrupt end; 1006)
 
 :class:`WebSocketStream` is the session's carrier
 (:class:`~gunicorn.asgi.ws_transport.WebSocketTransport`):
@@ -250,7 +250,7 @@ class WebSocketStream:
     def abort(self) -> None:
         self._closing = True
         if not self._gone:
-            # RFC 8441 §5.1: an abrupt end (TCP's RST) is RST_STREAM with CANCEL.
+            # RFC 8441 §5: an abrupt end (TCP's RST) is RST_STREAM with CANCEL.
             self.conn.session.reset(self.sid, ErrorCodes.CANCEL)
             self.conn.want_flush()
             self._stream_closed()
