@@ -17,6 +17,7 @@ from typing import Any
 from gunicorn.asgi.scope import ScopeBuilder
 from gunicorn.asgi.websocket import WebSocketSession, is_websocket_upgrade
 from gunicorn.asgi.ws_limits import WebSocketLimits
+from gunicorn.asgi.ws_transport import HTTP1Transport
 from gunicorn.config import Config
 from gunicorn.http.events import Request
 from gunicorn.http.options import ParserOptions
@@ -64,8 +65,8 @@ class ServerSide(asyncio.Protocol):
         scope = ScopeBuilder().websocket(request, ("127.0.0.1", 1), ("127.0.0.1", 2))
         loop = asyncio.get_running_loop()
         self.session = WebSocketSession(
-            transport=self.transport, request=request, scope=scope, app=self.app, cfg=self.cfg,
-            log=LOG, loop=loop, on_close=self.on_close, limits=self.limits)
+            transport=HTTP1Transport(self.transport, request), scope=scope, app=self.app,
+            cfg=self.cfg, log=LOG, loop=loop, on_close=self.on_close, limits=self.limits)
         self.parser.next_event()  # EndOfMessage of the body-less request
         self.session.data_received(self.parser.trailing_data())
         self.task = loop.create_task(self.session.run())

@@ -434,6 +434,7 @@ class HTTPConnection(asyncio.Protocol):
         try:
             # Lazy: wsproto is an optional dependency (the asgi extra).
             from gunicorn.asgi.websocket import WebSocketSession, is_websocket_upgrade
+            from gunicorn.asgi.ws_transport import HTTP1Transport
         except ImportError as exc:
             ctx.log.debug("websocket upgrade served as plain HTTP: %s", exc)
             return False
@@ -442,8 +443,9 @@ class HTTPConnection(asyncio.Protocol):
         ctx.count_request()
         scope = ctx.scopes.websocket(request, self.client, self.server)
         session = self.session = WebSocketSession(
-            transport=self.transport, request=request, scope=scope, app=ctx.app, cfg=ctx.cfg,
-            log=ctx.log, loop=self.loop, on_close=self._session_closed, limits=ctx.websockets)
+            transport=HTTP1Transport(self.transport, request), scope=scope, app=ctx.app,
+            cfg=ctx.cfg, log=ctx.log, loop=self.loop, on_close=self._session_closed,
+            limits=ctx.websockets)
         self.state = _State.UPGRADED
         self._upgraded_at = time.perf_counter()
         self._upgrade_request = request

@@ -1,13 +1,17 @@
-"""One WebSocket connection of the ``asgi`` worker: the asyncio driver of the ASGI websocket scope.
+"""One WebSocket of the ``asgi`` worker: the asyncio driver of the ASGI websocket scope.
 
 The worker's connection protocol parses the upgrade request with the HTTP/1.1 parser, sees
 :func:`is_websocket_upgrade`, builds the ``websocket`` scope and hands the connection over::
 
-    session = WebSocketSession(transport=..., request=..., scope=..., app=..., cfg=..., log=...,
-                               loop=..., on_close=callback)
+    session = WebSocketSession(transport=HTTP1Transport(transport, request), scope=...,
+                               app=..., cfg=..., log=..., loop=..., on_close=callback)
     session.data_received(parser.trailing_data())   # then every later transport callback
     task = loop.create_task(session.run())
     session.shutdown()                               # graceful server stop: close 1001
+
+The same session serves a WebSocket over one HTTP/2 stream (RFC 8441): the http2 plugin's
+stream is the ``transport`` then. What a carrier must do is
+:class:`gunicorn.asgi.ws_transport.WebSocketTransport`.
 
 Phases (anything else is an :class:`ProtocolViolation` from ``send``)::
 
@@ -49,17 +53,10 @@ from gunicorn.asgi.ws_codec import (
 )
 from gunicorn.asgi.ws_errors import ClientDisconnected, HandshakeRefused, ProtocolViolation
 from gunicorn.asgi.ws_extensions import negotiate_deflate
-from gunicorn.asgi.ws_handshake import (
-    DenialResponse,
-    accept_response,
-    check_handshake,
-    extension_offers,
-    is_websocket_upgrade,
-    refusal_response,
-)
+from gunicorn.asgi.ws_handshake import is_websocket_upgrade
 from gunicorn.asgi.ws_limits import WebSocketLimits
+from gunicorn.asgi.ws_transport import WebSocketTransport
 from gunicorn.asgi.ws_watchdog import Watchdog
-from gunicorn.http.events import Request
 
 if TYPE_CHECKING:
     from gunicorn.config.typed import CoreSettings
@@ -85,11 +82,12 @@ class _Phase(Enum):
 
 
 class WebSocketSession:
-    """Serve one WebSocket upgrade request with an ASGI application.
+    """Serve one WebSocket opening handshake with an ASGI application.
 
     Arguments (all keyword-only):
-        transport: the connection's ``asyncio.Transport``; the session writes and closes it.
-        request: the parsed upgrade request (its handshake headers are checked here).
+        transport: its carrier (:class:`~gunicorn.asgi.ws_transport.WebSocketTransport`: an
+            HTTP/1.1 connection or an HTTP/2 stream), which holds the opening request; the
+            session answers, writes and closes through it.
         scope: the ``websocket`` scope built by the worker; the session adds the
             ``websocket.http.response`` extension.
         app: the ASGI 3 application.
@@ -100,19 +98,18 @@ class WebSocketSession:
             write timeout, and the count of open WebSockets); None reads them from ``cfg``
             (a private count).
 
-    The protocol forwards ``data_received``, ``eof_received``, ``connection_lost``,
+    The carrier forwards ``data_received``, ``eof_received``, ``connection_lost``,
     ``pause_writing`` and ``resume_writing``. :meth:`run` never raises (except
     ``CancelledError`` when its own task is cancelled, which also cancels the application).
 
-    :attr:`status` is the HTTP status that answered the handshake (101, 403, 426, a denial's
-    status...), None while the application has not answered; for the access log.
+    :attr:`status` is the HTTP status that answered the handshake (101 or 200 on HTTP/2, 403,
+    426, a denial's status...), None while the application has not answered; for the access log.
     """
 
-    def __init__(self, *, transport: asyncio.Transport, request: Request, scope: dict[str, Any],
-                 app: ASGIApp, cfg: CoreSettings, log: Any, loop: asyncio.AbstractEventLoop,
+    def __init__(self, *, transport: WebSocketTransport, scope: dict[str, Any], app: ASGIApp,
+                 cfg: CoreSettings, log: Any, loop: asyncio.AbstractEventLoop,
                  on_close: Callable[[], object], limits: WebSocketLimits | None = None) -> None:
         self._transport = transport
-        self._request = request
         # A copy: the worker may share one extensions dict between scopes.
         extensions = dict(scope.get("extensions") or {})
         extensions["websocket.http.response"] = {}
@@ -126,10 +123,8 @@ class WebSocketSession:
         self._slot = False
         self._grace = float(cfg.asgi_disconnect_grace_period)
         self._phase = _Phase.CONNECTING
-        self._key = ""
         self._pending = bytearray()
         self._codec: MessageCodec | None = None
-        self._denial: DenialResponse | None = None
         self._inbox: deque[Message] = deque([{"type": "websocket.connect"}])
         self._inbox_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -156,12 +151,12 @@ class WebSocketSession:
         """Check the handshake, run the application, finish the close; then ``on_close()``."""
         try:
             try:
-                self._key = check_handshake(self._request)
+                self._transport.check_handshake()
             except HandshakeRefused as exc:
                 self._log.debug("websocket handshake refused (%s %s): %s", exc.status,
                                 exc.reason, exc)
                 self.status = exc.status
-                self._write(refusal_response(exc.status, exc.reason, exc.headers))
+                self._refuse(exc.status, exc.reason, exc.headers)
                 self._finish_transport()
                 return
             if not self._take_slot():
@@ -190,7 +185,7 @@ class WebSocketSession:
             self._log.warning("websocket_max_connections (%d) reached: upgrades are answered "
                               "503 until a WebSocket closes", limits.max_connections)
         self.status = 503
-        self._write(refusal_response(503, "Service Unavailable"))
+        self._refuse(503, "Service Unavailable")
         self._finish_transport()
         return False
 
@@ -217,7 +212,7 @@ class WebSocketSession:
                 self._log.error("ASGI websocket application returned without accepting or "
                                 "closing the connection")
             self.status = 500
-            self._write(refusal_response(500, "Internal Server Error"))
+            self._refuse(500, "Internal Server Error")
             self._finish_transport()
         elif phase is _Phase.DENYING:
             # A half-sent denial response: only closing the connection can end it.
@@ -273,23 +268,18 @@ class WebSocketSession:
             elif kind == "websocket.close":
                 # ASGI: closing before accepting rejects the handshake with 403.
                 self.status = 403
-                self._write(refusal_response(403, "Forbidden"))
+                self._refuse(403, "Forbidden")
                 self._finish_transport()
             elif kind == "websocket.http.response.start":
-                denial = DenialResponse()
-                self._write(denial.start(message))
-                self.status = denial.status
-                self._denial = denial
+                self.status = self._transport.send_denial_start(message)
                 self._phase = _Phase.DENYING
             else:
                 raise ProtocolViolation(f"unexpected ASGI message {kind!r} before the "
                                         "websocket handshake was answered")
         elif phase is _Phase.DENYING:
-            assert self._denial is not None
             if kind != "websocket.http.response.body":
                 raise ProtocolViolation(f"expected websocket.http.response.body, got {kind!r}")
-            self._write(self._denial.body(message))
-            if self._denial.finished:
+            if self._transport.send_denial_body(message):
                 self._finish_transport()
         elif kind != "websocket.close":
             # ASGI 2.4: sending on a closed connection raises an IOError subclass.
@@ -299,14 +289,13 @@ class WebSocketSession:
 
     def _accept(self, message: Message) -> None:
         limits = self._limits
+        transport = self._transport
         deflate = None
         if limits.per_message_deflate:
-            deflate = negotiate_deflate(extension_offers(self._request))
-        data = accept_response(self._key, message.get("subprotocol"),
-                               self._scope.get("subprotocols") or (), message.get("headers"),
-                               extensions=deflate.header if deflate is not None else None)
-        self._write(data)
-        self.status = 101
+            deflate = negotiate_deflate(transport.extension_offers())
+        self.status = transport.send_accept(
+            message.get("subprotocol"), self._scope.get("subprotocols") or (),
+            message.get("headers"), deflate.header if deflate is not None else None)
         self._phase = _Phase.OPEN
         self._codec = MessageCodec(limits.max_message_size, deflate, limits.deflate_level)
         self._watchdog.start_keepalive()
@@ -438,9 +427,18 @@ class WebSocketSession:
         if self._inbox_bytes > INBOX_HIGH_WATER:
             self._pause_reading()
 
+    def _can_write(self) -> bool:
+        return not self._lost and not self._lingering and not self._transport.is_closing()
+
     def _write(self, data: bytes) -> None:
-        if data and not self._lost and not self._lingering and not self._transport.is_closing():
+        if data and self._can_write():
             self._transport.write(data)
+
+    def _refuse(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """Answer the handshake with an error, unless the peer is gone already (it may leave
+        before the application answers, or even before the handshake is checked)."""
+        if self._can_write():
+            self._transport.send_refusal(status, reason, headers)
 
     def _finish_transport(self, linger: bool = False) -> None:
         """Close the connection after the buffered bytes are flushed (the server closes TCP

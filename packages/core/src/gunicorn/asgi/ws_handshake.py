@@ -14,7 +14,10 @@ headers an application adds are validated exactly like any HTTP response's::
     Sec-WebSocket-Extensions: permessage-       Sec-WebSocket-Extensions: permessage-deflate
       deflate; client_max_window_bits           <headers from websocket.accept>
 
-(the extension answer comes from :mod:`gunicorn.asgi.ws_extensions`). Instead of 101 the server
+(the extension answer comes from :mod:`gunicorn.asgi.ws_extensions`). Over HTTP/2 (RFC 8441) the
+same checks and fields serve an extended CONNECT, without the key and accept token:
+:func:`check_opening`, :func:`accept_fields`, :func:`denial_head` and :func:`denial_body` are
+what the HTTP/2 carrier uses. Instead of 101 the server
 may answer 400 / 426 (bad handshake), 503 (the worker's ``websocket_max_connections`` are in
 use), 403 (the application sent ``websocket.close`` before accepting), 500 (the application
 failed before answering) or any response the application chose through the
@@ -70,12 +73,13 @@ def _single(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def check_handshake(request: Request) -> str:
-    """Validate an upgrade request (RFC 6455 §4.2.1) and return its ``Sec-WebSocket-Key``.
+def check_opening(request: Request) -> None:
+    """The checks an opening handshake gets on HTTP/1.1 and on HTTP/2 alike (RFC 6455 §4.2.1,
+    which RFC 8441 §5 keeps for ``Sec-WebSocket-Version``).
 
     Raises :class:`HandshakeRefused`: 426 with ``Sec-WebSocket-Version: 13`` for another protocol
-    version (§4.4), 400 for a missing Host, version or key, a key that is not 16 base64-encoded
-    bytes, or a request that carries a body (its bytes would be read as frames).
+    version (§4.4), 400 for a missing Host (on HTTP/2: ``:authority``) or version, or a request
+    that carries a body (its bytes would be read as frames).
     """
     if request.header("HOST") is None:
         raise HandshakeRefused(400, "Bad Request", "handshake without Host")
@@ -87,6 +91,16 @@ def check_handshake(request: Request) -> str:
     if version != SUPPORTED_VERSION:
         raise HandshakeRefused(426, "Upgrade Required", f"unsupported version {version[:16]!r}",
                                (("Sec-WebSocket-Version", SUPPORTED_VERSION),))
+
+
+def check_handshake(request: Request) -> str:
+    """Validate an HTTP/1.1 upgrade request (RFC 6455 §4.2.1) and return its
+    ``Sec-WebSocket-Key``.
+
+    Raises :class:`HandshakeRefused`: as :func:`check_opening`, and 400 for a missing key or a
+    key that is not 16 base64-encoded bytes.
+    """
+    check_opening(request)
     key = _single(request, "SEC-WEBSOCKET-KEY")
     if key is None:
         raise HandshakeRefused(400, "Bad Request", "handshake without Sec-WebSocket-Key")
@@ -132,17 +146,18 @@ def extension_offers(request: Request) -> list[str]:
     return [value for name, value in request.headers if name == "SEC-WEBSOCKET-EXTENSIONS"]
 
 
-def accept_response(key: str, subprotocol: Any, offered: Iterable[str], headers: Any, *,
-                    extensions: str | None = None, date: str | None = None) -> bytes:
-    """The ``101 Switching Protocols`` head for a ``websocket.accept`` message.
+def accept_fields(subprotocol: Any, offered: Iterable[str], headers: Any,
+                  extensions: str | None = None) -> list[tuple[str, str]]:
+    """The fields of an accepting answer that do not depend on the carrier: the chosen
+    subprotocol, the negotiated extensions and the ``websocket.accept`` message's ``headers``.
 
     ``subprotocol`` must be one the client offered (RFC 6455 §4.2.2 /subprotocol/); ``headers``
-    come from the message and may not set a field the handshake owns. ``extensions`` is the
-    negotiated ``Sec-WebSocket-Extensions`` value, if any (RFC 6455 §9.1). Raises
-    :class:`ProtocolViolation` for either fault or an invalid header (nothing is written then).
+    may not set a field the handshake owns. ``extensions`` is the negotiated
+    ``Sec-WebSocket-Extensions`` value, if any (RFC 6455 §9.1). Raises
+    :class:`ProtocolViolation` for either fault. Characters are checked by the carrier's
+    response rules afterwards.
     """
-    fields = [("Upgrade", "websocket"), ("Connection", "upgrade"),
-              ("Sec-WebSocket-Accept", accept_token(key))]
+    fields = []
     if subprotocol is not None:
         if not isinstance(subprotocol, str) or subprotocol not in offered:
             raise ProtocolViolation(f"subprotocol {subprotocol!r} was not offered by the client")
@@ -153,11 +168,45 @@ def accept_response(key: str, subprotocol: Any, offered: Iterable[str], headers:
         if name.lower() in _RESERVED:
             raise ProtocolViolation(f"websocket.accept may not set the {name!r} header")
         fields.append((name, value))
+    return fields
+
+
+def accept_response(key: str, subprotocol: Any, offered: Iterable[str], headers: Any, *,
+                    extensions: str | None = None, date: str | None = None) -> bytes:
+    """The ``101 Switching Protocols`` head for a ``websocket.accept`` message (the fields of
+    :func:`accept_fields` after the upgrade's own). Raises :class:`ProtocolViolation` as
+    :func:`accept_fields` does, or for an invalid header (nothing is written then).
+    """
+    fields = [("Upgrade", "websocket"), ("Connection", "upgrade"),
+              ("Sec-WebSocket-Accept", accept_token(key)),
+              *accept_fields(subprotocol, offered, headers, extensions)]
     framer = ResponseFramer("GET", (1, 1), keep_alive=False)
     try:
         return framer.start("101 Switching Protocols", fields, date=date)
     except InvalidResponseHeader as exc:
         raise ProtocolViolation(str(exc)) from None
+
+
+def denial_head(message: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """The status line and headers of a ``websocket.http.response.start`` message (shape only;
+    the carrier's response rules check the characters). Raises :class:`ProtocolViolation`."""
+    status = message.get("status")
+    # A 1xx would not end the exchange and 101 would be an accept in disguise.
+    if type(status) is not int or not 200 <= status <= 599:
+        raise ProtocolViolation(f"invalid denial response status {status!r}")
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"{status} {phrase}", asgi_headers(message.get("headers"))
+
+
+def denial_body(message: dict[str, Any]) -> tuple[bytes, bool]:
+    """The body of a ``websocket.http.response.body`` message, and whether it is the last."""
+    body = message.get("body", b"")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise ProtocolViolation("websocket.http.response.body 'body' must be bytes")
+    return bytes(body), not message.get("more_body", False)
 
 
 class DenialResponse:
@@ -176,28 +225,18 @@ class DenialResponse:
 
     def start(self, message: dict[str, Any], *, date: str | None = None) -> bytes:
         """Bytes of the head for a ``websocket.http.response.start`` message."""
-        status = message.get("status")
-        # A 1xx would not end the exchange and 101 would be an accept in disguise.
-        if type(status) is not int or not 200 <= status <= 599:
-            raise ProtocolViolation(f"invalid denial response status {status!r}")
+        status, headers = denial_head(message)
         try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = ""
-        headers = asgi_headers(message.get("headers"))
-        try:
-            return self._framer.start(f"{status} {phrase}", headers, date=date)
+            return self._framer.start(status, headers, date=date)
         except InvalidResponseHeader as exc:
             raise ProtocolViolation(str(exc)) from None
 
     def body(self, message: dict[str, Any]) -> bytes:
         """Bytes for a ``websocket.http.response.body`` message; sets :attr:`finished` on the
         last one (``more_body`` false)."""
-        body = message.get("body", b"")
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise ProtocolViolation("websocket.http.response.body 'body' must be bytes")
-        data = self._framer.body(bytes(body))
-        if not message.get("more_body", False):
+        body, last = denial_body(message)
+        data = self._framer.body(body)
+        if last:
             self.finished = True
             data += self._framer.end()
         return data

@@ -21,8 +21,11 @@ module only moves bytes and runs the ASGI cycle of each stream:
   priority of the stream in ``extensions["http.response.priority"]``;
 * the frames produced in one loop iteration, by every stream, leave in one write; a response
   head is held until its first body message, so a small response is HEADERS + DATA;
-* graceful stop: GOAWAY naming the last accepted stream; those finish, then the connection
-  closes. Idle past ``keepalive`` (at least 1 s) with no stream: GOAWAY and close.
+* an extended CONNECT (RFC 8441, announced when the worker can serve WebSockets) is a
+  WebSocket on its stream (:mod:`gunicorn.http2.ws_stream`), driven like the other streams;
+* graceful stop: GOAWAY naming the last accepted stream; those finish (WebSockets close with
+  1001), then the connection closes. Idle past ``keepalive`` (at least 1 s) with no stream:
+  GOAWAY and close.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from gunicorn.asgi.context import WorkerContext
 from gunicorn.asgi.messages import DrainWaiter
@@ -50,7 +53,14 @@ from gunicorn.http2.session import (
     StreamGone,
     WindowChanged,
 )
+from gunicorn.http2.ws_stream import WebSocketStream, websockets_available
 from gunicorn.protocols import Handoff
+
+
+class CreditWaiter(Protocol):
+    """A stream whose output waits for flow-control credit (an ASGI or a WebSocket stream)."""
+
+    def wake_sender(self) -> None: ...
 
 
 class AsyncioEntry:
@@ -67,7 +77,8 @@ class AsyncioEntry:
             config = self._config = SessionConfig(
                 ctx.options, cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
                 cfg.http2_max_frame_size, cfg.http2_max_header_list_size,
-                cfg.http2_max_request_body, cfg.http2_max_reset_rate)
+                cfg.http2_max_request_body, cfg.http2_max_reset_rate,
+                enable_connect_protocol=websockets_available())
         conn = H2Protocol(ctx, transport, config)
         conn.start(handoff)
         return conn
@@ -92,13 +103,13 @@ class H2Protocol(asyncio.Protocol):
         self.server = socket_address(transport.get_extra_info("sockname"))
         self.session = Session(config, trusted=ctx.forwarded.allows(peer), is_ssl=ctx.is_ssl,
                                now=self.loop.time())
-        self.streams: dict[int, Stream] = {}
+        self.streams: dict[int, Stream | WebSocketStream] = {}
         self.idle = max(ctx.keepalive, 1.0)
         self.deadline = 0.0
         self.write_paused = False
         self.closed = False
         self._held: list[Stream] = []         # streams whose response head waits for a body
-        self._blocked: set[Stream] = set()    # streams waiting for flow-control credit
+        self._blocked: set[CreditWaiter] = set()    # streams waiting for flow-control credit
         self._flush_handle: asyncio.Handle | None = None
         self._drain_waiter = DrainWaiter(ctx.loop)
         base = ctx.scopes.extensions
@@ -154,6 +165,7 @@ class H2Protocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._drain_waiter.release()
+        self._wake_blocked()  # WebSocket output waits for the socket as for a window
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its low-water mark (or closed)."""
@@ -172,6 +184,8 @@ class H2Protocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY(NO_ERROR); accepted streams finish, then the connection closes."""
+        for stream in list(self.streams.values()):
+            stream.shutdown()  # WebSockets: their Close frames go before the GOAWAY
         self.session.goaway()
         self.flush_now()
 
@@ -212,6 +226,9 @@ class H2Protocol(asyncio.Protocol):
             stream.disconnect()
 
     def _start_stream(self, ev: RequestReady) -> None:
+        if ev.request.upgrade is not None:
+            self._start_websocket(ev)
+            return
         ctx = self.ctx
         request = ev.request
         stream = self.streams[ev.stream_id] = Stream(self, ev.stream_id, request, ev.ended)
@@ -228,6 +245,11 @@ class H2Protocol(asyncio.Protocol):
             scope["extensions"] = self._extensions
         task = stream.task = self.loop.create_task(stream.run(ctx.app, scope))
         ctx.tasks.add(task)
+
+    def _start_websocket(self, ev: RequestReady) -> None:
+        """An extended CONNECT (the session maps one only where it was announced)."""
+        self.deadline = 0.0
+        self.streams[ev.stream_id] = WebSocketStream.start(self, ev)
 
     # Session event -> handler(self, event).
     _HANDLERS: Mapping[type[Any], Callable[[H2Protocol, Any], None]] = MappingProxyType({
@@ -251,11 +273,11 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = self.loop.time() + self.idle
         self.want_flush()
 
-    def block(self, stream: Stream) -> None:
+    def block(self, stream: CreditWaiter) -> None:
         """``stream`` waits for flow-control credit (woken by the next WindowChanged)."""
         self._blocked.add(stream)
 
-    def unblock(self, stream: Stream) -> None:
+    def unblock(self, stream: CreditWaiter) -> None:
         self._blocked.discard(stream)
 
     def _wake_blocked(self) -> None:

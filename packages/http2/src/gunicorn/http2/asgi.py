@@ -122,6 +122,9 @@ class Stream(ResponseCycle):
         ResponseCycle.disconnect(self)
         self.wake_sender()
 
+    def shutdown(self) -> None:
+        """Graceful stop: an http response just finishes (a WebSocket stream closes)."""
+
     # -- send ---------------------------------------------------------------------------------
 
     def _start(self, message: Mapping[str, Any]) -> None:

@@ -10,6 +10,9 @@ syntax, trusted secure-scheme headers). HTTP/2 specifics on top (RFC 9113 §8.3,
 * pseudo-headers: only the four request ones, once each, before the fields; ``:method``,
   ``:scheme`` and ``:path`` required except for CONNECT; violations are *malformed*
   (stream error), not HTTP errors;
+* ``:protocol`` (RFC 8441 §4, extended CONNECT) only where the server announced
+  SETTINGS_ENABLE_CONNECT_PROTOCOL (``connect_protocol``), only with CONNECT, and then with
+  ``:scheme`` and ``:path`` as for any request; it becomes ``Request.upgrade``;
 * field names must be lower case; connection-specific fields are malformed; ``te`` may only
   say ``trailers``;
 * ``:authority`` replaces Host; ``:scheme`` is believed only from a trusted peer (a proxy
@@ -27,7 +30,7 @@ from gunicorn.http.message import build_request, parse_request_line
 from gunicorn.http.options import ParserOptions
 from gunicorn.http2.errors import MalformedRequest
 
-_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority"})
+_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
 _CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection",
                                   b"transfer-encoding", b"upgrade"})
 _SCHEMES = frozenset({"http", "https"})
@@ -35,9 +38,11 @@ VERSION = (2, 0)
 
 
 def map_request(fields: list[tuple[bytes, bytes]], options: ParserOptions, *, trusted: bool,
-                is_ssl: bool) -> Request:
+                is_ssl: bool, connect_protocol: bool = False) -> Request:
     """Build the request of one stream from its decoded header block.
 
+    ``connect_protocol``: the server announced SETTINGS_ENABLE_CONNECT_PROTOCOL, so an
+    extended CONNECT is a request (its ``:protocol`` in ``Request.upgrade``).
     Raises MalformedRequest (reset the stream) or a core HTTPError (answer with its status).
     """
     pseudo: dict[bytes, bytes] = {}
@@ -72,7 +77,18 @@ def map_request(fields: list[tuple[bytes, bytes]], options: ParserOptions, *, tr
     if not method:
         raise MalformedRequest("no :method")
     authority = pseudo.get(b":authority")
-    if method == b"CONNECT":
+    protocol = pseudo.get(b":protocol")
+    if protocol is not None:
+        # RFC 8441 §3: a :protocol the server did not enable is malformed; §4: only on
+        # CONNECT, which then names its target with :scheme and :path.
+        if not connect_protocol:
+            raise MalformedRequest(":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL")
+        if method != b"CONNECT" or not protocol:
+            raise MalformedRequest(":protocol on a request that is no extended CONNECT")
+        target = pseudo.get(b":path") or b""
+        if not target or b":scheme" not in pseudo:
+            raise MalformedRequest("extended CONNECT without :path or :scheme")
+    elif method == b"CONNECT":
         if b":scheme" in pseudo or b":path" in pseudo or not authority:
             raise MalformedRequest("CONNECT needs :authority and no :scheme or :path")
         target = authority
@@ -96,8 +112,9 @@ def map_request(fields: list[tuple[bytes, bytes]], options: ParserOptions, *, tr
         if claimed in _SCHEMES:
             scheme = claimed
     method_s, uri, path, query, fragment, _ = line
+    upgrade = protocol.decode("latin-1") if protocol is not None else None
     return Request(method_s, uri, path, query, fragment, VERSION, headers, scheme,
-                   policy.content_length, False, True, False, None, False, None)
+                   policy.content_length, False, True, False, None, False, upgrade)
 
 
 # RFC 7540 §3.2: the answer to an ``Upgrade: h2c`` request, before the server preface.
@@ -111,4 +128,6 @@ def upgraded_request(request: Request) -> tuple[Request, bytes]:
     its ``HTTP2-Settings`` value for :meth:`gunicorn.http2.session.Session.initiate`."""
     settings = (request.header("HTTP2-Settings") or "").encode("latin-1")
     headers = [h for h in request.headers if h[0] not in _UPGRADE_FIELDS]
-    return replace(request, version=VERSION, headers=headers, keep_alive=True), settings
+    # Stream 1 switches nothing more: its ``upgrade`` ("h2c") was the connection's.
+    return replace(request, version=VERSION, headers=headers, keep_alive=True,
+                   upgrade=None), settings

@@ -63,6 +63,8 @@ class SessionConfig:
     max_header_list_size: int = 65536
     max_request_body: int = 0
     max_reset_rate: int = 100
+    # RFC 8441: announce extended CONNECT (the asgi worker, when it can serve WebSockets).
+    enable_connect_protocol: bool = False
 
     @classmethod
     def from_config(cls, cfg: Any) -> SessionConfig:
@@ -182,6 +184,8 @@ class Session:
                    h2.settings.SettingCodes.ENABLE_PUSH: 0}
         if cfg.max_header_list_size:
             initial[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] = cfg.max_header_list_size
+        if cfg.enable_connect_protocol:
+            initial[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
         conn = self._h2
         conn.local_settings = _Settings(client=False, initial_values=initial)
         if cfg.max_header_list_size == 0:
@@ -247,7 +251,8 @@ class Session:
             self._spend_reset(now, out)
             return
         try:
-            req = map_request(ev.headers, cfg.options, trusted=self.trusted, is_ssl=self.is_ssl)
+            req = map_request(ev.headers, cfg.options, trusted=self.trusted, is_ssl=self.is_ssl,
+                              connect_protocol=cfg.enable_connect_protocol)
         except MalformedRequest:
             self._reset(sid, ErrorCodes.PROTOCOL_ERROR)
             return
@@ -257,7 +262,8 @@ class Session:
         if cfg.max_request_body and (req.content_length or 0) > cfg.max_request_body:
             self._answer(sid, 413, "Content Too Large")
             return
-        stream = self._streams[sid] = _Stream(cfg.max_request_body)
+        # An extended CONNECT stream (a WebSocket) carries frames, not a body to cap.
+        stream = self._streams[sid] = _Stream(0 if req.upgrade else cfg.max_request_body)
         ended = stream.ended_remote = ev.stream_ended is not None
         prio = ev.priority_updated
         if prio is not None:
