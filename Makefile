@@ -9,7 +9,7 @@ TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask
 # would overwrite gunicorn-core's files (see docs/migrating.md); we test it on our arbiter.
 NODEPS_TOOLS := uvicorn-worker
 # Optional extras of the packages, installed so every code path is tested.
-EXTRAS     := packages/core:asgi,uvloop,metrics packages/dirty:redis
+EXTRAS     := packages/core:asgi,uvloop,metrics,gevent packages/dirty:redis
 STAMP      := $(VENV)/.installed
 # Plugins whose settings get their own generated page, docs/settings-<name>.md.
 PLUGINS    := dirty http2

@@ -1,0 +1,401 @@
+"""The gevent worker with real gevent: concurrency under load, the HTTP/1.1 engine it shares with
+sync and gthread, monkey-patching, signals, heartbeats and max_requests.
+
+TLS, uwsgi behind nginx, Flask/Django and slow clients are also run on gevent by the modules
+that test them on the other workers (test_tls, test_uwsgi_nginx, test_frameworks,
+test_slow_clients); HTTP/2 on gevent is in tests/http2/test_h2_gevent.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import resource
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from apps.wsgi_client import closed_by_peer, connect, exchange, read_response, serve
+from harness import APPS, GunicornServer, run_gunicorn, wait_until
+
+pytest.importorskip("gevent")
+
+APP = "gevent_apps:app"
+CONCURRENT = 500
+
+
+def gevent_server(*args: str, **kwargs: object):
+    return serve([APP, *args], worker="gevent", **kwargs)
+
+
+def get(srv: GunicornServer, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def in_background(srv: GunicornServer, path: str) -> tuple[threading.Thread, dict]:
+    """GET ``path`` on a thread; the dict gets the status and body (or the error)."""
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["status"], result["body"] = get(srv, path, timeout=30)
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def serving_pid(srv: GunicornServer) -> int:
+    status, body = get(srv, "/pid")
+    assert status == 200
+    return int(body)
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+async def _one_request(host: str, port: int, path: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        data = await reader.read()  # the whole response: the server closes after it
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def _burst(host: str, port: int, path: str, count: int) -> list:
+    # Every connection is opened at once: count sockets in flight together.
+    return await asyncio.gather(*(_one_request(host, port, path) for _ in range(count)),
+                                return_exceptions=True)
+
+
+def _allow_descriptors(count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(count, hard), hard))
+
+
+def test_one_worker_serves_500_concurrent_sleeping_requests_at_once():
+    _allow_descriptors(4 * CONCURRENT)
+    with gevent_server("-w", "1", "--worker-connections", "1000", "--backlog", "2048") as srv:
+        assert get(srv, "/") == (200, b"Hello, World!")  # booted
+        start = time.monotonic()
+        results = asyncio.run(_burst(srv.host, srv.port, "/sleep?1", CONCURRENT))
+        elapsed = time.monotonic() - start
+    print(f"{CONCURRENT} concurrent requests of 1 s: {elapsed:.2f}s")
+    failed = [r for r in results if isinstance(r, BaseException) or r != (200, b"slept")]
+    assert not failed, failed[:5]
+    # Served one at a time this would take 500 s: a functional concurrency check, not a speed
+    # measurement (the bound is generous for a loaded machine).
+    assert elapsed < 3.0, f"{CONCURRENT} requests of 1 s took {elapsed:.2f}s"
+
+
+def test_worker_connections_bounds_the_greenlets():
+    with gevent_server("--worker-connections", "2", "--keep-alive", "30") as srv:
+        held = [connect(srv), connect(srv)]
+        for sock in held:  # two parked keep-alive connections fill the worker
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_response(sock.makefile("rb"))
+        third = connect(srv, timeout=10)  # in the kernel's backlog, not accepted
+        third.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        third.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            third.recv(1)
+        held[0].close()  # a slot frees: the waiting client is served, never dropped
+        third.settimeout(10)
+        assert read_response(third.makefile("rb")).status == 200
+        for sock in (held[1], third):
+            sock.close()
+
+
+def test_a_client_stalled_mid_body_does_not_hold_up_the_others():
+    # The connection code waits with select.poll, which the patching makes cooperative.
+    with gevent_server() as srv, connect(srv) as stalled:
+        stalled.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        for _ in range(3):
+            assert get(srv, "/") == (200, b"Hello, World!")
+        stalled.sendall(b"defghij")
+        assert read_response(stalled.makefile("rb")).body == b"abcdefghij"
+
+
+def test_a_reader_that_stops_reading_is_dropped_after_write_timeout():
+    large = 8 << 20
+    with gevent_server("--write-timeout", "1", "--log-level", "debug") as srv:
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.settimeout(5)
+        reader.connect((srv.host, srv.port))
+        reader.sendall(f"GET /bytes?{large} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        with reader:
+            assert get(srv, "/") == (200, b"Hello, World!")  # served while it waits
+            srv.wait_for_log(r"stopped reading the response", timeout=10)
+
+
+# -- the HTTP/1.1 engine --------------------------------------------------------------------------
+
+def test_keepalive_reuses_one_connection():
+    with gevent_server() as srv:
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+        for _ in range(5):
+            conn.request("GET", "/pid")
+            resp = conn.getresponse()
+            assert resp.getheader("Connection") == "keep-alive"
+            resp.read()
+            conn.request("POST", "/echo", body=b"x" * 100)
+            assert conn.getresponse().read() == b"x" * 100
+        local = conn.sock.getsockname()
+        conn.request("GET", "/")
+        conn.getresponse().read()
+        assert conn.sock.getsockname() == local  # never reconnected
+        conn.close()
+
+
+def test_idle_keepalive_connection_expires():
+    with gevent_server("--keep-alive", "1") as srv, connect(srv) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(sock.makefile("rb"))
+        start = time.monotonic()
+        sock.settimeout(5)
+        assert closed_by_peer(sock)
+        assert 0.5 < time.monotonic() - start < 3.5
+
+
+def test_keepalive_zero_closes_after_each_response():
+    with gevent_server("--keep-alive", "0") as srv:
+        [resp] = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert resp.header("Connection") == "close"
+
+
+def test_pipelined_requests_answered_in_order():
+    with gevent_server() as srv:
+        requests = (b"GET /sleep?0.2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"2\r\nde\r\n0\r\n\r\n"
+                    b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"GET /status?204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        responses = exchange(srv, requests, count=6,
+                             methods=["GET", "POST", "POST", "HEAD", "GET", "GET"])
+        assert [r.status for r in responses] == [200, 200, 200, 200, 204, 200]
+        assert [r.body for r in responses] == [b"slept", b"abc", b"de", b"", b"",
+                                               b"Hello, World!"]
+        assert responses[-1].header("Connection") == "close"
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1000], ids=["bytewise", "sevens", "whole"])
+def test_chunked_request_body_in_pieces(piece):
+    body = b"".join(b"%x\r\n%s\r\n" % (len(part), part)
+                    for part in (b"hello ", b"chunked ", b"world" * 50)) + b"0\r\n\r\n"
+    data = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    with gevent_server() as srv, connect(srv) as sock:
+        for i in range(0, len(data), piece):
+            sock.sendall(data[i:i + piece])
+        resp = read_response(sock.makefile("rb"))
+    assert resp.status == 200 and resp.body == b"hello chunked " + b"world" * 50
+
+
+def test_bad_request_gets_400_and_the_worker_goes_on():
+    with gevent_server() as srv:
+        [resp] = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
+        assert resp.status == 400
+        status, body = get(srv, "/boom")
+        assert status == 500 and b"secret" not in body
+        assert get(srv, "/") == (200, b"Hello, World!")
+
+
+def test_streamed_response_and_sendfile(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789" * 100_000)
+    with gevent_server() as srv:
+        assert get(srv, "/stream") == (200, b"".join(b"chunk%d\n" % i for i in range(5)))
+        assert get(srv, f"/file?{path}") == (200, path.read_bytes())
+
+
+# -- monkey-patching --------------------------------------------------------------------------------
+
+def test_the_standard_library_is_patched_before_the_app_is_imported():
+    with gevent_server() as srv:
+        status, body = get(srv, "/patched")
+    assert status == 200
+    seen = json.loads(body)
+    assert seen["at_import"] is True  # socket was already gevent's when the app module ran
+    assert all(seen["patched"].values()), seen
+    assert seen["multithread"] is True and seen["multiprocess"] is False
+
+
+def test_with_preload_the_master_is_not_patched_and_the_worker_is():
+    # As in gunicorn: the master stays unpatched (the app was imported there first); the worker
+    # patches before serving, so calls made at request time are cooperative.
+    with gevent_server("--preload") as srv:
+        seen = json.loads(get(srv, "/patched")[1])
+        assert seen["at_import"] is False and all(seen["patched"].values())
+        start = time.monotonic()
+        threads = [in_background(srv, "/sleep?1") for _ in range(10)]
+        for thread, _ in threads:
+            thread.join(15)
+        assert [r for _, r in threads] == [{"status": 200, "body": b"slept"}] * 10
+        assert time.monotonic() - start < 5  # concurrent, not 10 s in a row
+
+
+# -- signals and the arbiter ------------------------------------------------------------------------
+
+def test_graceful_term_finishes_inflight_and_closes_idle():
+    with gevent_server("--keep-alive", "30", "--graceful-timeout", "10") as srv:
+        idle = connect(srv)
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(idle.makefile("rb"))
+        threads = [in_background(srv, "/slow?1.5") for _ in range(3)]
+        srv.wait_for_log("slow request started", count=3)
+        srv.send_signal(signal.SIGTERM)
+        idle.settimeout(5)
+        assert closed_by_peer(idle)  # the idle keep-alive is closed soon, not after 30 s
+        for thread, _ in threads:
+            thread.join(10)
+        assert [r for _, r in threads] == [{"status": 200, "body": b"Hello, World!"}] * 3
+        assert srv.wait_exit(15) == 0
+
+
+def test_graceful_timeout_bounds_the_stop():
+    with gevent_server("--graceful-timeout", "1") as srv:
+        thread, result = in_background(srv, "/slow?60")
+        srv.wait_for_log("slow request started")
+        start = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait_exit(15) == 0
+        assert time.monotonic() - start < 10
+        thread.join(10)
+        assert "error" in result  # cut off, not answered
+        assert "graceful timeout: 1 connection(s) still open" in srv.log()
+
+
+def test_quit_stops_at_once_and_runs_worker_int(tmp_path):
+    marker = tmp_path / "worker_int"
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(f"def worker_int(worker):\n    open({str(marker)!r}, 'w').write('int')\n")
+    with gevent_server("-c", str(conf), "--graceful-timeout", "30") as srv, connect(srv) as sock:
+        sock.sendall(b"GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        srv.wait_for_log("slow request started")
+        start = time.monotonic()
+        srv.send_signal(signal.SIGQUIT)
+        srv.wait_exit(10)
+        assert time.monotonic() - start < 5
+        assert marker.read_text() == "int"
+
+
+def test_hup_replaces_the_workers_and_inflight_requests_finish():
+    with gevent_server("-w", "2", "--graceful-timeout", "10") as srv:
+        old = set(srv.wait_workers(2))
+        thread, result = in_background(srv, "/slow?1.5")
+        srv.wait_for_log("slow request started")
+        srv.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(srv.worker_pids()) == 2 and not old & set(srv.worker_pids()),
+                   20, message="new workers after HUP")
+        thread.join(10)
+        assert result == {"status": 200, "body": b"Hello, World!"}
+        assert serving_pid(srv) not in old
+
+
+def test_ttin_and_ttou_change_the_worker_count():
+    with gevent_server("-w", "1") as srv:
+        srv.wait_workers(1)
+        srv.send_signal(signal.SIGTTIN)
+        srv.wait_workers(2)
+        srv.send_signal(signal.SIGTTOU)
+        srv.wait_workers(1)
+        assert get(srv, "/") == (200, b"Hello, World!")
+
+
+def test_max_requests_with_jitter_recycles_the_worker_without_failing_a_request():
+    with gevent_server("--max-requests", "4", "--max-requests-jitter", "3") as srv:
+        pids = []
+        for _ in range(30):  # each on a new connection; every one must succeed
+            [resp] = exchange(srv, b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert resp.status == 200
+            pids.append(resp.body)
+        runs = [len(list(group)) for group in _runs(pids)]
+        assert len(runs) >= 4, pids  # recycled several times
+        assert all(4 <= n <= 7 for n in runs[:-1]), runs  # max_requests + jitter in [0, 3]
+        assert "Autorestarting worker after current request." in srv.log()
+
+
+def _runs(items: list) -> list[list]:
+    out: list[list] = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+# -- heartbeat --------------------------------------------------------------------------------------
+
+def test_a_request_that_sleeps_cooperatively_keeps_the_worker_alive():
+    with gevent_server("--timeout", "2") as srv:
+        pid = serving_pid(srv)
+        assert get(srv, "/sleep?5") == (200, b"slept")  # longer than the timeout
+        assert serving_pid(srv) == pid
+        assert "WORKER TIMEOUT" not in srv.log()
+
+
+@pytest.mark.parametrize("path", ["/block?30", "/spin?30"], ids=["unpatched-sleep", "cpu-loop"])
+def test_a_request_that_blocks_the_hub_gets_the_worker_killed(path):
+    with gevent_server("--timeout", "2") as srv:
+        pid = serving_pid(srv)
+        start = time.monotonic()
+        with pytest.raises((http.client.HTTPException, OSError)):
+            get(srv, path, timeout=20)
+        assert time.monotonic() - start < 15
+        srv.wait_for_log(rf"WORKER TIMEOUT \(pid:{pid}\)")
+        new = wait_until(lambda: [p for p in srv.worker_pids() if p != pid], 20)
+        assert new and serving_pid(srv) != pid
+
+
+# -- resolution -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["gevent", "egg:gunicorn#gevent",
+                                  "gunicorn.workers.ggevent.GeventWorker"])
+def test_gunicorn_spellings_of_the_gevent_worker(name):
+    assert run_gunicorn(["--check-config", "-k", name, "hello:app"]).returncode == 0
+
+
+def test_gevent_pywsgi_is_served_by_our_gevent_worker_with_a_note():
+    with GunicornServer(["-k", "gevent_pywsgi", APP]) as srv:
+        assert get(srv, "/") == (200, b"Hello, World!")
+        srv.wait_for_log("gevent_pywsgi is gunicorn's worker on gevent's pywsgi server; "
+                         "gunicorn-core's gevent worker serves the application")
+
+
+@pytest.mark.parametrize("name", ["gevent", "gunicorn.workers.ggevent.GeventWorker",
+                                  "gevent_pywsgi"])
+def test_without_gevent_the_worker_exits_2_naming_the_extra(name):
+    env = {"HIDE_MODULES": "gevent",
+           "PYTHONPATH": os.pathsep.join([str(APPS / "hidden"), str(APPS)])}
+    done = run_gunicorn(["-k", name, "hello:app"], env=env)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: worker_class: ")
+    assert "pip install 'gunicorn-core[gevent]'" in lines[0]
+    assert "no module 'gevent'" in lines[0]
+
+
+def test_an_asgi_app_under_gevent_exits_4_naming_the_worker_to_use():
+    done = run_gunicorn(["-k", "gevent", "asgi_apps:app"])
+    assert done.returncode == 4, done.stderr
+    assert "-k asgi" in done.stderr
