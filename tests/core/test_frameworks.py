@@ -1,4 +1,5 @@
-"""Real frameworks served by both workers: Flask and a small Django project."""
+"""Real frameworks served by the sync, gthread and gevent workers: Flask and a small Django
+project."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from apps.wsgi_client import serve
 from harness import APPS
 
-WORKERS = ["sync", "gthread"]
+WORKERS = ["sync", "gthread", "gevent"]
 
 
 @pytest.mark.parametrize("worker", WORKERS)

@@ -13,14 +13,17 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 from apps.wsgi_client import closed_by_peer, connect, exchange, read_response, serve
 from harness import APPS, GunicornServer, run_gunicorn, wait_until
+from test_tls import cert  # noqa: F401 - a fixture
 
 pytest.importorskip("gevent")
 
@@ -252,6 +255,29 @@ def test_with_preload_the_master_is_not_patched_and_the_worker_is():
         assert time.monotonic() - start < 5  # concurrent, not 10 s in a row
 
 
+def test_a_master_patched_by_the_config_file_still_supervises_its_workers(tmp_path):
+    # The usual recipe for --preload on gevent: patch at the top of gunicorn.conf.py, so the
+    # master runs patched too. Its signals, self-pipe, fork and reaping must still work.
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("from gevent import monkey\nmonkey.patch_all()\npreload_app = True\n")
+    with gevent_server("-c", str(conf), "-w", "2") as srv:
+        assert json.loads(get(srv, "/patched")[1])["at_import"] is True
+        old = set(srv.wait_workers(2))
+        srv.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(srv.worker_pids()) == 2 and not old & set(srv.worker_pids()),
+                   20, message="new workers after HUP")
+        srv.send_signal(signal.SIGTTIN)
+        srv.wait_workers(3)
+        srv.send_signal(signal.SIGTTOU)
+        victim = srv.wait_workers(2)[0]
+        os.kill(victim, signal.SIGKILL)  # reaped and replaced
+        wait_until(lambda: len(srv.worker_pids()) == 2 and victim not in srv.worker_pids(), 20,
+                   message="a replacement worker")
+        assert get(srv, "/") == (200, b"Hello, World!")
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait_exit(15) == 0
+
+
 # -- signals and the arbiter ------------------------------------------------------------------------
 
 def test_graceful_term_finishes_inflight_and_closes_idle():
@@ -399,3 +425,23 @@ def test_an_asgi_app_under_gevent_exits_4_naming_the_worker_to_use():
     done = run_gunicorn(["-k", "gevent", "asgi_apps:app"])
     assert done.returncode == 4, done.stderr
     assert "-k asgi" in done.stderr
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+# (test_tls runs its HTTPS tests on gevent too; this is what only a greenlet per connection does)
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+def test_tls_pipelined_requests_buffered_by_tls_are_all_served(cert):  # noqa: F811
+    certfile, keyfile = cert
+    ctx = ssl.create_default_context(cafile=str(certfile))
+    with gevent_server("--certfile", str(certfile), "--keyfile", str(keyfile)) as srv, \
+            socket.create_connection((srv.host, srv.port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+        # One TLS record carries three requests: after the first, the rest is already
+        # decrypted inside the TLS object, where polling the socket would never see it.
+        sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        f = sock.makefile("rb")
+        bodies = [read_response(f).body for _ in range(3)]
+        assert len(set(bodies)) == 1 and bodies[0].isdigit()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # and the connection is kept
+        assert read_response(f).body == b"Hello, World!"

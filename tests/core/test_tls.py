@@ -1,4 +1,4 @@
-"""TLS on both workers: a self-signed certificate generated for the test."""
+"""TLS on the sync, gthread and gevent workers: a self-signed certificate made for the test."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def cert(tmp_path_factory):
     return make_cert(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="module", params=["sync", "gthread"])
+@pytest.fixture(scope="module", params=["sync", "gthread", "gevent"])
 def tls_srv(request, cert):
     certfile, keyfile = cert
     with serve(["wsgi_apps:app", "--certfile", str(certfile), "--keyfile", str(keyfile)],

@@ -1,4 +1,5 @@
-"""``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread and asgi workers.
+"""``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread, gevent and asgi
+workers.
 
 nginx comes from tests/tools/ensure-tool.sh (Debian package); without it these tests skip and
 say why.
@@ -22,6 +23,7 @@ from nginx import Nginx, require_nginx
 WORKERS = [
     pytest.param(["-k", "sync"], id="sync"),
     pytest.param(["-k", "gthread", "--threads", "2"], id="gthread"),
+    pytest.param(["-k", "gevent"], id="gevent"),
     pytest.param(["-k", "asgi"], id="asgi"),
 ]
 

@@ -53,7 +53,6 @@ import gevent
 from gevent import monkey
 from gevent.pool import Group, Pool
 from gevent.socket import wait_read
-
 from gunicorn import protocols
 from gunicorn.http.persistence import DRAIN_IDLE_GRACE, FIRST_REQUEST_WAIT
 from gunicorn.workers.base import Worker
