@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from apps.wsgi_client import serve
+from apps.wsgi_client import GEVENT, serve
 from harness import APPS
 
-WORKERS = ["sync", "gthread", "gevent"]
+WORKERS = ["sync", "gthread", GEVENT]
 
 
 @pytest.mark.parametrize("worker", WORKERS)

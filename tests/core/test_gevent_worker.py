@@ -1,9 +1,11 @@
 """The gevent worker with real gevent: concurrency under load, the HTTP/1.1 engine it shares with
 sync and gthread, monkey-patching, signals, heartbeats and max_requests.
 
-TLS, uwsgi behind nginx, Flask/Django and slow clients are also run on gevent by the modules
-that test them on the other workers (test_tls, test_uwsgi_nginx, test_frameworks,
-test_slow_clients); HTTP/2 on gevent is in tests/http2/test_h2_gevent.py.
+Keep-alive, pipelining, worker_connections and the graceful stop of idle connections are in
+test_gthread (run on gthread and gevent); TLS, uwsgi behind nginx, Flask/Django and slow clients
+are run on gevent by the modules that test them on the other workers (test_tls,
+test_uwsgi_nginx, test_frameworks, test_slow_clients); HTTP/2 on gevent is in
+tests/http2/test_h2_gevent.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 import time
 
 import pytest
-from apps.wsgi_client import closed_by_peer, connect, exchange, read_response, serve
+from apps.wsgi_client import connect, exchange, read_response, serve
 from harness import APPS, GunicornServer, run_gunicorn, wait_until
 from test_tls import cert  # noqa: F401 - a fixture
 
@@ -107,24 +109,6 @@ def test_one_worker_serves_500_concurrent_sleeping_requests_at_once():
     assert elapsed < 3.0, f"{CONCURRENT} requests of 1 s took {elapsed:.2f}s"
 
 
-def test_worker_connections_bounds_the_greenlets():
-    with gevent_server("--worker-connections", "2", "--keep-alive", "30") as srv:
-        held = [connect(srv), connect(srv)]
-        for sock in held:  # two parked keep-alive connections fill the worker
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            read_response(sock.makefile("rb"))
-        third = connect(srv, timeout=10)  # in the kernel's backlog, not accepted
-        third.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        third.settimeout(0.5)
-        with pytest.raises(socket.timeout):
-            third.recv(1)
-        held[0].close()  # a slot frees: the waiting client is served, never dropped
-        third.settimeout(10)
-        assert read_response(third.makefile("rb")).status == 200
-        for sock in (held[1], third):
-            sock.close()
-
-
 def test_a_client_stalled_mid_body_does_not_hold_up_the_others():
     # The connection code waits with select.poll, which the patching makes cooperative.
     with gevent_server() as srv, connect(srv) as stalled:
@@ -149,56 +133,6 @@ def test_a_reader_that_stops_reading_is_dropped_after_write_timeout():
 
 
 # -- the HTTP/1.1 engine --------------------------------------------------------------------------
-
-def test_keepalive_reuses_one_connection():
-    with gevent_server() as srv:
-        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
-        for _ in range(5):
-            conn.request("GET", "/pid")
-            resp = conn.getresponse()
-            assert resp.getheader("Connection") == "keep-alive"
-            resp.read()
-            conn.request("POST", "/echo", body=b"x" * 100)
-            assert conn.getresponse().read() == b"x" * 100
-        local = conn.sock.getsockname()
-        conn.request("GET", "/")
-        conn.getresponse().read()
-        assert conn.sock.getsockname() == local  # never reconnected
-        conn.close()
-
-
-def test_idle_keepalive_connection_expires():
-    with gevent_server("--keep-alive", "1") as srv, connect(srv) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        read_response(sock.makefile("rb"))
-        start = time.monotonic()
-        sock.settimeout(5)
-        assert closed_by_peer(sock)
-        assert 0.5 < time.monotonic() - start < 3.5
-
-
-def test_keepalive_zero_closes_after_each_response():
-    with gevent_server("--keep-alive", "0") as srv:
-        [resp] = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert resp.header("Connection") == "close"
-
-
-def test_pipelined_requests_answered_in_order():
-    with gevent_server() as srv:
-        requests = (b"GET /sleep?0.2 HTTP/1.1\r\nHost: x\r\n\r\n"
-                    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-                    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    b"2\r\nde\r\n0\r\n\r\n"
-                    b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
-                    b"GET /status?204 HTTP/1.1\r\nHost: x\r\n\r\n"
-                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        responses = exchange(srv, requests, count=6,
-                             methods=["GET", "POST", "POST", "HEAD", "GET", "GET"])
-        assert [r.status for r in responses] == [200, 200, 200, 200, 204, 200]
-        assert [r.body for r in responses] == [b"slept", b"abc", b"de", b"", b"",
-                                               b"Hello, World!"]
-        assert responses[-1].header("Connection") == "close"
-
 
 @pytest.mark.parametrize("piece", [1, 7, 1000], ids=["bytewise", "sevens", "whole"])
 def test_chunked_request_body_in_pieces(piece):
@@ -279,22 +213,6 @@ def test_a_master_patched_by_the_config_file_still_supervises_its_workers(tmp_pa
 
 
 # -- signals and the arbiter ------------------------------------------------------------------------
-
-def test_graceful_term_finishes_inflight_and_closes_idle():
-    with gevent_server("--keep-alive", "30", "--graceful-timeout", "10") as srv:
-        idle = connect(srv)
-        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        read_response(idle.makefile("rb"))
-        threads = [in_background(srv, "/slow?1.5") for _ in range(3)]
-        srv.wait_for_log("slow request started", count=3)
-        srv.send_signal(signal.SIGTERM)
-        idle.settimeout(5)
-        assert closed_by_peer(idle)  # the idle keep-alive is closed soon, not after 30 s
-        for thread, _ in threads:
-            thread.join(10)
-        assert [r for _, r in threads] == [{"status": 200, "body": b"Hello, World!"}] * 3
-        assert srv.wait_exit(15) == 0
-
 
 def test_graceful_timeout_bounds_the_stop():
     with gevent_server("--graceful-timeout", "1") as srv:

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.wsgi_client import needs_gevent
 from harness import GunicornServer
 from nginx import Nginx, require_nginx
 
 WORKERS = [
     pytest.param(["-k", "sync"], id="sync"),
     pytest.param(["-k", "gthread", "--threads", "2"], id="gthread"),
-    pytest.param(["-k", "gevent"], id="gevent"),
+    pytest.param(["-k", "gevent"], id="gevent", marks=needs_gevent),
     pytest.param(["-k", "asgi"], id="asgi"),
 ]
 
