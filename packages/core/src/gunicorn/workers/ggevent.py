@@ -95,11 +95,11 @@ class _Waits:
     __slots__ = ("_waiting",)
 
     def __init__(self) -> None:
-        self._waiting: dict[Connection, gevent.Greenlet] = {}
+        self._waiting: dict[Connection, Any] = {}  # -> the greenlet waiting on it
 
     def readable(self, conn: Connection, timeout: float | None) -> bool:
         """Wait until ``conn`` is readable: False on timeout or when interrupted."""
-        self._waiting[conn] = gevent.getcurrent()  # type: ignore[assignment]
+        self._waiting[conn] = gevent.getcurrent()
         try:
             return _readable(conn.fd, timeout)
         except _Woken:
@@ -241,7 +241,12 @@ class GeventWorker(Worker):
             except OSError:
                 pass
         handler = self.handler
-        conn = handler.connection(sock, peer)
+        try:
+            conn = handler.connection(sock, peer)
+        except OSError as exc:  # the client left before its socket could be set up (TLS)
+            self.log.debug("closing connection from %r: %s", peer, exc)
+            sock.close()
+            return
         conn.head_timeout = self.head_timeout
         conn.write_timeout = self.write_timeout
         try:
