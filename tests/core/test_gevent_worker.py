@@ -240,6 +240,7 @@ def test_quit_to_an_idle_worker_runs_worker_int_and_it_is_replaced(tmp_path):
         os.kill(pid, signal.SIGQUIT)
         wait_until(lambda: srv.worker_pids() and pid not in srv.worker_pids(), 10,
                    message="a replacement worker")
+        assert marker.exists(), srv.log()
         assert marker.read_text() == "int"
         assert serving_pid(srv) != pid
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -182,22 +183,30 @@ class GeventWorker(Worker):
     # -- signals --------------------------------------------------------------------------------
 
     def handle_quit(self, sig: int, frame: FrameType | None) -> None:
-        self._off_the_hub(super().handle_quit, sig, frame)
+        self._off_the_hub(self._hook_then_exit, self.cfg.worker_int, 0)
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
-        self._off_the_hub(super().handle_abort, sig, frame)
+        self.aborted = True
+        self._off_the_hub(self._hook_then_exit, self.cfg.worker_abort, 1)
 
-    def _off_the_hub(self, handler: Callable[[int, FrameType | None], None], sig: int,
-                     frame: FrameType | None) -> None:
+    def _hook_then_exit(self, hook: Callable[[Worker], Any], code: int) -> None:
+        # The hook runs before ``alive`` is cleared (the base worker clears it first): a hook
+        # that waits lets the other greenlets run, and the main one would end the process
+        # with a normal stop before the hook is done.
+        self._run_hook(hook)
+        self.alive = False
+        sys.exit(code)
+
+    def _off_the_hub(self, handler: Callable[..., None], *args: Any) -> None:
         # A Python signal handler runs in whichever greenlet is running. In the hub the user's
         # hook could not wait for anything (the hub cannot switch out), so it gets a greenlet
         # of its own, as in gunicorn; in any other greenlet it runs at once, so the signal also
         # stops a worker stuck in a greenlet that never yields. Its SystemExit reaches the
         # main greenlet either way (gevent re-raises it there).
         if gevent.getcurrent() is gevent.get_hub():
-            gevent.spawn(handler, sig, frame)
+            gevent.spawn(handler, *args)
         else:
-            handler(sig, frame)
+            handler(*args)
 
     # -- accepting ------------------------------------------------------------------------------
 
