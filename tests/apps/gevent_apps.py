@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import wsgi_apps
@@ -24,6 +25,34 @@ def sleep(environ, start_response):
     # time.sleep as the application calls it: cooperative once gevent patched it.
     time.sleep(float(environ["QUERY_STRING"] or "1"))
     return _text(start_response, b"slept")
+
+
+class Rendezvous:
+    """Requests that wait until ``n`` of them are inside the application at the same time: a
+    proof of concurrency that needs no clock (each waits at most ``timeout`` seconds)."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.cond: threading.Condition | None = None
+
+    def meet(self, n: int, timeout: float = 20.0) -> bool:
+        if self.cond is None:  # made in the worker, after the patching (also with --preload)
+            self.cond = threading.Condition()
+        with self.cond:
+            self.arrived += 1
+            self.cond.notify_all()
+            return self.cond.wait_for(lambda: self.arrived >= n, timeout)
+
+
+RENDEZVOUS = Rendezvous()
+
+
+def together(environ, start_response):
+    # /together?N: answered once N requests (this one included) are in the application at once.
+    if RENDEZVOUS.meet(int(environ["QUERY_STRING"])):
+        return _text(start_response, b"together")
+    start_response("504 Gateway Timeout", [("Content-Length", "5")])
+    return [b"alone"]
 
 
 def block(environ, start_response):
@@ -55,7 +84,8 @@ def patched(environ, start_response):
     return [body]
 
 
-ROUTES = {"/sleep": sleep, "/block": block, "/spin": spin, "/patched": patched}
+ROUTES = {"/sleep": sleep, "/block": block, "/spin": spin, "/patched": patched,
+          "/together": together}
 
 
 def app(environ, start_response):
