@@ -5,12 +5,12 @@ BIN        := $(VENV)/bin
 PACKAGES   := $(patsubst %/pyproject.toml,%,$(wildcard packages/*/pyproject.toml))
 TEST_TOOLS := pytest pytest-timeout pytest-xdist hypothesis "httpx[http2]" flask django ruff build hatchling \
               inotify_simple websockets starlette fastapi h2 uvicorn PasteDeploy \
-              mypy msgpack-types
+              mypy msgpack-types types-gevent
 # Installed with --no-deps: uvicorn-worker requires the classic gunicorn distribution, which
 # would overwrite gunicorn-core's files (see docs/migrating.md); we test it on our arbiter.
 NODEPS_TOOLS := uvicorn-worker
 # Optional extras of the packages, installed so every code path is tested.
-EXTRAS     := packages/core:asgi,uvloop,metrics packages/dirty:redis
+EXTRAS     := packages/core:asgi,uvloop,metrics,gevent packages/dirty:redis
 STAMP      := $(VENV)/.installed
 # Plugins whose settings get their own generated page, docs/settings-<name>.md.
 PLUGINS    := dirty http2

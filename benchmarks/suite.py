@@ -38,8 +38,8 @@ from servers import Server  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEERS = "/tmp/peers/bin/python"
-PEERS_SETUP = ("python3 -m venv /tmp/peers && /tmp/peers/bin/pip install gunicorn==27.0.1 "
-               "'uvicorn[standard]' h2")
+PEERS_SETUP = ("python3 -m venv /tmp/peers && /tmp/peers/bin/pip install "
+               "'gunicorn[gevent]==27.0.1' 'uvicorn[standard]' h2")
 PEER_VARIABLE = re.compile(r"\$\{?PYTHON\b")
 
 

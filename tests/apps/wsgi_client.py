@@ -9,11 +9,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import pytest
 from harness import APPS, GunicornServer
 
 # Until the arbiter exists, tests run the single-worker launcher; afterwards the real command.
 HAVE_ARBITER = importlib.util.find_spec("gunicorn.arbiter.arbiter") is not None
 LAUNCHER = None if HAVE_ARBITER else [sys.executable, str(APPS / "wsgi_run.py")]
+
+# The gevent worker needs gunicorn-core's gevent extra: its cases skip where it is missing.
+needs_gevent = pytest.mark.skipif(importlib.util.find_spec("gevent") is None,
+                                  reason="the gevent extra of gunicorn-core is not installed")
+GEVENT = pytest.param("gevent", marks=needs_gevent, id="gevent")
 
 
 @contextlib.contextmanager

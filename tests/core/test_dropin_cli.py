@@ -22,11 +22,9 @@ def _check(*args: str, cwd=None) -> tuple[int, str]:
 
 @pytest.mark.parametrize("name, expected", [
     ("gthreads", "did you mean 'gthread'?"),
-    ("asyncio", "available: asgi, gthread, sync"),
+    ("asyncio", "available: asgi, gevent, gthread, sync"),
     ("eventlet", "use -k gevent for the same green-thread model, or -k asgi"),
     ("gunicorn.workers.geventlet.EventletWorker", "removed from gunicorn in 26.0"),
-    ("gevent", "needs the gevent extra of gunicorn-core (pip install 'gunicorn-core[gevent]')"),
-    ("gunicorn.workers.ggevent.GeventWorker", "pip install 'gunicorn-core[gevent]'"),
     ("tornado", "-k asgi"),
 ], ids=lambda v: v if "." not in v or v.startswith("gunicorn") else "")
 def test_check_config_refuses_a_worker_class_that_cannot_run(name, expected):

@@ -1,13 +1,14 @@
-"""Real frameworks served by both workers: Flask and a small Django project."""
+"""Real frameworks served by the sync, gthread and gevent workers: Flask and a small Django
+project."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from apps.wsgi_client import serve
+from apps.wsgi_client import GEVENT, serve
 from harness import APPS
 
-WORKERS = ["sync", "gthread"]
+WORKERS = ["sync", "gthread", GEVENT]
 
 
 @pytest.mark.parametrize("worker", WORKERS)

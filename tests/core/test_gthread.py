@@ -1,4 +1,5 @@
-"""The gthread worker: keep-alive, pipelining, worker_connections, graceful and quick stops."""
+"""The workers that keep connections (gthread, and gevent with a greenlet per connection):
+keep-alive, pipelining, worker_connections, graceful and quick stops, max_requests."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import threading
 import time
 
 import pytest
-from apps.wsgi_client import closed_by_peer, connect, exchange, read_response, serve
+from apps.wsgi_client import GEVENT, closed_by_peer, connect, exchange, read_response, serve
 from harness import wait_until
 
 
-def test_keepalive_reuses_one_connection():
-    with serve(["wsgi_apps:app", "--threads", "2"], worker="gthread") as srv:
+@pytest.fixture(params=["gthread", GEVENT])
+def worker(request):
+    return request.param
+
+
+def test_keepalive_reuses_one_connection(worker):
+    with serve(["wsgi_apps:app", "--threads", "2"], worker=worker) as srv:
         conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
         pids = set()
         for _ in range(5):
@@ -31,8 +37,8 @@ def test_keepalive_reuses_one_connection():
         conn.close()
 
 
-def test_pipelined_requests_answered_in_order():
-    with serve(["wsgi_apps:app", "--threads", "4"], worker="gthread") as srv:
+def test_pipelined_requests_answered_in_order(worker):
+    with serve(["wsgi_apps:app", "--threads", "4"], worker=worker) as srv:
         requests = (b"GET /slow?0.2 HTTP/1.1\r\nHost: x\r\n\r\n"
                     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
                     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -48,8 +54,8 @@ def test_pipelined_requests_answered_in_order():
         assert responses[-1].header("Connection") == "close"
 
 
-def test_pipelined_bytes_in_random_pieces():
-    with serve(["wsgi_apps:app"], worker="gthread") as srv, connect(srv) as sock:
+def test_pipelined_bytes_in_random_pieces(worker):
+    with serve(["wsgi_apps:app"], worker=worker) as srv, connect(srv) as sock:
         data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 3
         for i in range(0, len(data), 7):
             sock.sendall(data[i:i + 7])
@@ -58,8 +64,8 @@ def test_pipelined_bytes_in_random_pieces():
         assert [read_response(f).body for _ in range(3)] == [b"Hello, World!"] * 3
 
 
-def test_idle_keepalive_connection_expires():
-    with serve(["wsgi_apps:app", "--keep-alive", "1"], worker="gthread") as srv, \
+def test_idle_keepalive_connection_expires(worker):
+    with serve(["wsgi_apps:app", "--keep-alive", "1"], worker=worker) as srv, \
             connect(srv) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         read_response(sock.makefile("rb"))
@@ -69,15 +75,15 @@ def test_idle_keepalive_connection_expires():
         assert 0.5 < time.monotonic() - start < 3.5
 
 
-def test_keepalive_zero_closes_after_each_response():
-    with serve(["wsgi_apps:app", "--keep-alive", "0"], worker="gthread") as srv:
+def test_keepalive_zero_closes_after_each_response(worker):
+    with serve(["wsgi_apps:app", "--keep-alive", "0"], worker=worker) as srv:
         [resp] = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert resp.header("Connection") == "close"
 
 
-def test_worker_connections_limit_queues_new_clients():
+def test_worker_connections_limit_queues_new_clients(worker):
     args = ["wsgi_apps:app", "--threads", "2", "--worker-connections", "2", "--keep-alive", "30"]
-    with serve(args, worker="gthread") as srv:
+    with serve(args, worker=worker) as srv:
         held = [connect(srv), connect(srv)]
         for sock in held:  # two parked keep-alive connections fill the worker
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -95,9 +101,9 @@ def test_worker_connections_limit_queues_new_clients():
             sock.close()
 
 
-def test_graceful_term_finishes_inflight_and_closes_idle():
+def test_graceful_term_finishes_inflight_and_closes_idle(worker):
     with serve(["wsgi_apps:app", "--threads", "2", "--keep-alive", "30",
-                "--graceful-timeout", "10"], worker="gthread") as srv:
+                "--graceful-timeout", "10"], worker=worker) as srv:
         idle = connect(srv)
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         read_response(idle.makefile("rb"))
@@ -120,8 +126,8 @@ def test_graceful_term_finishes_inflight_and_closes_idle():
         assert srv.wait_exit(15) == 0
 
 
-def test_quit_stops_at_once():
-    with serve(["wsgi_apps:app", "--graceful-timeout", "30"], worker="gthread") as srv:
+def test_quit_stops_at_once(worker):
+    with serve(["wsgi_apps:app", "--graceful-timeout", "30"], worker=worker) as srv:
         sock = connect(srv)
         sock.sendall(b"GET /slow?20 HTTP/1.1\r\nHost: x\r\n\r\n")
         srv.wait_for_log("slow request started")
@@ -132,8 +138,8 @@ def test_quit_stops_at_once():
         sock.close()
 
 
-def test_max_requests_recycles_worker():
-    with serve(["wsgi_apps:app", "--max-requests", "3"], worker="gthread") as srv:
+def test_max_requests_recycles_worker(worker):
+    with serve(["wsgi_apps:app", "--max-requests", "3"], worker=worker) as srv:
         first = {exchange(srv, b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
                  .body for _ in range(3)}
         assert len(first) == 1

@@ -1,4 +1,4 @@
-"""Slow clients (slowloris heads, readers that never read) against sync, gthread and asgi:
+"""Slow clients (slowloris heads, readers that never read) against sync, gthread, gevent and asgi:
 header_timeout, write_timeout, and a saturated gthread worker leaving new clients to others."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from apps.wsgi_client import closed_by_peer, connect, read_response, serve
+from apps.wsgi_client import GEVENT, closed_by_peer, connect, read_response, serve
 from harness import GunicornServer
 from test_tls import cert  # noqa: F401 - a fixture
 
@@ -127,7 +127,7 @@ def test_slowloris_and_slow_readers_leave_a_normal_client_served(large_file):
                 sock.close()
 
 
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
+@pytest.mark.parametrize("worker", ["sync", "gthread", GEVENT])
 def test_head_trickled_past_header_timeout_is_closed(worker):
     with serve(["wsgi_apps:app", "--header-timeout", "1"], worker=worker) as srv, \
             connect(srv) as sock:
@@ -137,7 +137,7 @@ def test_head_trickled_past_header_timeout_is_closed(worker):
         assert get(srv, "/") == (200, b"Hello, World!")
 
 
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
+@pytest.mark.parametrize("worker", ["sync", "gthread", GEVENT])
 def test_head_trickled_within_header_timeout_is_served(worker):
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n\r\n"
     with serve(["wsgi_apps:app", "--header-timeout", "10"], worker=worker) as srv, \
@@ -148,7 +148,7 @@ def test_head_trickled_within_header_timeout_is_served(worker):
         assert read_response(sock.makefile("rb")).body == b"Hello, World!"
 
 
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
+@pytest.mark.parametrize("worker", ["sync", "gthread", GEVENT])
 def test_tls_handshake_that_stalls_is_closed_after_header_timeout(worker, cert):  # noqa: F811
     certfile, keyfile = cert
     args = ["wsgi_apps:app", "--header-timeout", "1", "--certfile", str(certfile),

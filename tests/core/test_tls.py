@@ -1,4 +1,4 @@
-"""TLS on both workers: a self-signed certificate generated for the test."""
+"""TLS on the sync, gthread and gevent workers: a self-signed certificate made for the test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import ssl
 import httpx
 import pytest
 from apps.tls_support import make_cert
-from apps.wsgi_client import read_response, serve
+from apps.wsgi_client import GEVENT, read_response, serve
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
                                 reason="the openssl command is needed to make a test certificate")
@@ -21,7 +21,7 @@ def cert(tmp_path_factory):
     return make_cert(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="module", params=["sync", "gthread"])
+@pytest.fixture(scope="module", params=["sync", "gthread", GEVENT])
 def tls_srv(request, cert):
     certfile, keyfile = cert
     with serve(["wsgi_apps:app", "--certfile", str(certfile), "--keyfile", str(keyfile)],

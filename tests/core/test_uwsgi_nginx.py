@@ -1,4 +1,5 @@
-"""``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread and asgi workers.
+"""``--protocol uwsgi`` behind a real nginx (``uwsgi_pass``), on the sync, gthread, gevent and asgi
+workers.
 
 nginx comes from tests/tools/ensure-tool.sh (Debian package); without it these tests skip and
 say why.
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.wsgi_client import needs_gevent
 from harness import GunicornServer
 from nginx import Nginx, require_nginx
 
 WORKERS = [
     pytest.param(["-k", "sync"], id="sync"),
     pytest.param(["-k", "gthread", "--threads", "2"], id="gthread"),
+    pytest.param(["-k", "gevent"], id="gevent", marks=needs_gevent),
     pytest.param(["-k", "asgi"], id="asgi"),
 ]
 

@@ -6,12 +6,13 @@ class object. :func:`resolve_worker` is the one place that turns what the user w
 class, in this order:
 
 1. a registered entry-point name (``gthread``; ``egg:gunicorn#gthread`` is gunicorn's old
-   spelling of the same);
+   spelling of the same); a registered worker whose extra is not installed (``gevent``
+   without the ``gevent`` extra) is refused with the ``pip install`` that fixes it;
 2. classic gunicorn's dotted paths of its built-in workers (``gunicorn.workers.ggevent.
-   GeventWorker``), read as the short name;
+   GeventWorker``), read as the short name; gunicorn's ``gevent_pywsgi``/``gevent_wsgi`` (gevent's
+   own pywsgi server there) are served by our ``gevent`` worker, with a note saying so;
 3. a worker gunicorn had that we do not: ``eventlet`` (removed from gunicorn in 26.0) and
-   ``tornado`` are refused with what to use instead; ``gevent`` until its worker is
-   registered (it needs the ``gevent`` extra);
+   ``tornado`` are refused with what to use instead;
 4. a dotted path, imported; the uvicorn worker paths, when uvicorn-worker (or uvicorn) is not
    installed, are served by our ``asgi`` worker with a note saying so;
 5. otherwise an error listing the registered names and the closest one ("did you mean").
@@ -40,17 +41,24 @@ CLASSIC_PATHS: Mapping[str, str] = MappingProxyType({
     "gunicorn.workers.gtornado.TornadoWorker": "tornado",
 })
 
-_GEVENT = ("the gevent worker is not installed: it needs the gevent extra of gunicorn-core "
-           "(pip install 'gunicorn-core[gevent]')")
 # Worker names gunicorn users know that no entry point provides here: why, and what to use.
 UNAVAILABLE: Mapping[str, str] = MappingProxyType({
     "eventlet": ("the eventlet worker was removed from gunicorn in 26.0 and eventlet itself "
                  "recommends migrating away: use -k gevent for the same green-thread model, or "
                  "-k asgi for an asyncio application"),
     "tornado": "there is no tornado worker: run a Tornado application as ASGI with -k asgi",
-    "gevent": _GEVENT,
-    "gevent_wsgi": _GEVENT,
-    "gevent_pywsgi": _GEVENT,
+})
+
+# Registered workers that need an optional extra: what to say when it is not installed.
+NEEDS_EXTRA: Mapping[str, str] = MappingProxyType({
+    "gevent": ("the gevent worker is not installed: it needs the gevent extra of gunicorn-core "
+               "(pip install 'gunicorn-core[gevent]')"),
+})
+
+# gunicorn's workers on gevent's own pywsgi server: our gevent worker serves them.
+PYWSGI_ALIASES: Mapping[str, str] = MappingProxyType({
+    "gevent_wsgi": "gevent",
+    "gevent_pywsgi": "gevent",
 })
 
 # uvicorn's worker classes: served by our asgi worker when their package is missing.
@@ -101,9 +109,24 @@ def resolve_worker(spec: Any) -> ResolvedWorker:
     if name.startswith(EGG_PREFIX):
         name = name[len(EGG_PREFIX):]
     name = CLASSIC_PATHS.get(name, name)
-    found = _registered(name)
+    note = None
+    if name in PYWSGI_ALIASES:
+        note = (f"{spec} is gunicorn's worker on gevent's pywsgi server; gunicorn-core's "
+                f"{PYWSGI_ALIASES[name]} worker serves the application (the same greenlets, "
+                "our HTTP engine)")
+        name = PYWSGI_ALIASES[name]
+    try:
+        found = _registered(name)
+    except ModuleNotFoundError as exc:
+        # The worker's module is there but its extra is not (gevent without gevent).
+        if name in NEEDS_EXTRA and (exc.name or "").split(".")[0] != "gunicorn":
+            raise WorkerNotAvailable(f"-k {spec}: {NEEDS_EXTRA[name]} "
+                                     f"(no module {exc.name!r})") from exc
+        raise
     if found is not None:
-        return ResolvedWorker(found)
+        return ResolvedWorker(found, note)
+    if name in NEEDS_EXTRA:
+        raise WorkerNotAvailable(f"-k {spec}: {NEEDS_EXTRA[name]}")
     if name in UNAVAILABLE:
         raise WorkerNotAvailable(f"-k {spec}: {UNAVAILABLE[name]}")
     if "." in name:

@@ -58,7 +58,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn import protocols
-from gunicorn.http.persistence import FIRST_REQUEST_WAIT
+from gunicorn.http.persistence import DRAIN_IDLE_GRACE, FIRST_REQUEST_WAIT
 from gunicorn.workers.base import Worker
 from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import Outcome, RequestHandler
@@ -66,7 +66,6 @@ from gunicorn.workers.output import OutputBudget
 from gunicorn.workers.poller import make_poller
 
 SWEEP_INTERVAL = 0.5
-DRAIN_IDLE_GRACE = 1.0
 # Accept pacing step when plugin protocols (HTTP/2) are offered (see _accept).
 ACCEPT_PACE = 0.0001
 # Response bytes one worker may keep for clients that do not read them yet, instead of holding

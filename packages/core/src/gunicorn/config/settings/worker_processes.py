@@ -48,9 +48,10 @@ SETTINGS = (
         short_help="The type of worker to use.",
         doc=(
             "The worker implementation: a name registered in the `gunicorn.workers` entry-point "
-            "group (`sync` and `gthread` come with the core) or a dotted path to a worker class. "
-            "`sync` serves one request at a time per process; `gthread` serves several "
-            "connections per process with a thread pool."
+            "group (`sync`, `gthread` and `asgi` come with the core, `gevent` with its `gevent` "
+            "extra) or a dotted path to a worker class. `sync` serves one request at a time per "
+            "process; `gthread` serves several connections per process with a thread pool; "
+            "`gevent` a greenlet per connection; `asgi` runs ASGI applications on an event loop."
         ),
     ),
     Setting(
@@ -75,8 +76,9 @@ SETTINGS = (
         validator=v.positive_int(minimum=1),
         short_help="The maximum number of simultaneous clients per worker.",
         doc=(
-            "The most connections one worker holds open at once (threaded and asynchronous "
-            "workers). Further connections wait in the listen queue."
+            "The most connections one worker holds open at once (the gthread, gevent and asgi "
+            "workers; on gevent also the most greenlets serving them). Further connections wait "
+            "in the listen queue."
         ),
     ),
     Setting(
@@ -116,7 +118,8 @@ SETTINGS = (
         doc=(
             "A worker that has not notified the master for this many seconds is killed and "
             "replaced. For the sync worker this bounds the time one request may take; threaded "
-            "workers notify from their main loop, so it only catches a stuck process. 0 turns "
+            "workers notify from their main loop, so it only catches a stuck process (on gevent: "
+            "a request that blocks the hub, such as a CPU loop). 0 turns "
             "the check off."
         ),
     ),
@@ -159,8 +162,8 @@ SETTINGS = (
             "Once the first byte of a request head has arrived, the whole head (request line and "
             "header fields) must arrive within this many seconds, however slowly it trickles in; "
             "otherwise the connection is closed. This bounds slow-header (slowloris) clients. "
-            "The sync and gthread workers bound a TLS handshake the same way. 0 disables the "
-            "limit (on sync and gthread each read still waits at most `timeout`)."
+            "The sync, gthread and gevent workers bound a TLS handshake the same way. 0 disables "
+            "the limit (on sync, gthread and gevent each read still waits at most `timeout`)."
         ),
     ),
     Setting(
@@ -177,7 +180,8 @@ SETTINGS = (
             "seconds, so a slow reader cannot hold a worker's thread or the application's send "
             "forever. The time restarts with every byte the client takes. The sync worker also "
             "waits at most half of `timeout` (it does not heartbeat while it writes). 0 disables "
-            "it (sync and gthread then wait at most `timeout` per write, asgi without limit)."
+            "it (sync, gthread and gevent then wait at most `timeout` per write, asgi without "
+            "limit)."
         ),
     ),
     Setting(
