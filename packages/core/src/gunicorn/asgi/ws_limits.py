@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gunicorn.instrument.live import NULL_WEBSOCKETS
+
 __all__ = ["WebSocketLimits", "default_max_connections"]
 
 
@@ -27,6 +29,8 @@ class WebSocketLimits:
 
     Times are in seconds, 0 meaning "off"; ``max_connections`` is the resolved cap (> 0).
     :meth:`acquire` / :meth:`release` count the sessions past their handshake check.
+    ``sessions`` records accepted sessions in the metrics
+    (:class:`~gunicorn.instrument.live.WebSocketCount`; records nothing by default).
     """
 
     max_message_size: int
@@ -38,6 +42,7 @@ class WebSocketLimits:
     max_connections: int
     open: int = 0
     full: bool = False  # the cap was hit and no session closed since (one warning per episode)
+    sessions: Any = NULL_WEBSOCKETS
 
     @classmethod
     def from_config(cls, cfg: Any) -> WebSocketLimits:
