@@ -59,8 +59,11 @@ def wait_metric(srv: Any, name: str, value: float, sample_name: str | None = Non
         families = scrape(srv)
         seen.append(sample_sum(families, name, sample_name, **labels))
         return families if seen[-1] == value else None
-    return wait_until(reached, timeout=timeout,  # type: ignore[return-value]
-                      message=f"{sample_name or name}{labels} == {value} (last: {seen[-1:]})")
+    try:
+        return wait_until(reached, timeout=timeout)  # type: ignore[return-value]
+    except TimeoutError:
+        raise TimeoutError(f"{sample_name or name}{labels} never became {value} in {timeout}s "
+                           f"(last: {seen[-1:]})") from None
 
 
 def health(srv: Any) -> tuple[int, dict[str, Any]]:
