@@ -100,3 +100,31 @@ class CrashOnBootApp(DirtyApp):
 
     def pid(self):
         return os.getpid()
+
+
+class GatedInitApp(DirtyApp):
+    """init() waits until the file named by $DIRTY_INIT_GATE exists (a model still loading),
+    at most 60 s."""
+
+    def init(self):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.environ["DIRTY_INIT_GATE"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def pid(self):
+        return os.getpid()
+
+
+class GaugeApp(DirtyApp):
+    """Records a prometheus_client gauge of its own in each dirty worker (the server exports
+    PROMETHEUS_MULTIPROC_DIR to them with --metrics-bind)."""
+
+    def init(self):
+        from prometheus_client import Gauge
+
+        self.gauge = Gauge("test_dirty_app_workers", "Dirty workers holding GaugeApp.",
+                           multiprocess_mode="livesum")
+        self.gauge.set(1)
+
+    def pid(self):
+        return os.getpid()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from apps.arb_support import arb_server
 from harness import APPS, GunicornServer, free_port, run_gunicorn, wait_until
-from prometheus_client.parser import text_string_to_metric_families
+from metrics_scrape import fetch, health, metrics_server, sample_sum, scrape, wait_booted
 
 WORKERS = {
     "sync": ["-k", "sync", "obs_apps:app"],
@@ -23,61 +22,10 @@ WORKERS = {
 }
 
 
-def metrics_server(args, env=None, **kwargs):
-    port = free_port()
-    srv = GunicornServer(["--metrics-bind", f"127.0.0.1:{port}", *args], env=env, **kwargs)
-    srv.metrics_port = port
-    return srv
-
-
-def fetch(host, port, path, headers=None, timeout=5.0):
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.getheader("Content-Type"), resp.read()
-    finally:
-        conn.close()
-
-
 def app_get(srv, path="/"):
     status, _, body = fetch(srv.host, srv.port, path)
     assert status == 200, body
     return json.loads(body)
-
-
-def scrape(srv):
-    status, content_type, body = fetch(srv.host, srv.metrics_port, "/metrics")
-    assert status == 200 and content_type.startswith("text/plain"), (status, content_type)
-    return {family.name: family for family in text_string_to_metric_families(body.decode())}
-
-
-def sample_sum(families, name, sample_name=None, **labels):
-    family = families.get(name)
-    if family is None:
-        return 0.0
-    wanted = sample_name or name
-    return sum(s.value for s in family.samples
-               if s.name == wanted and all(s.labels.get(k) == v for k, v in labels.items()))
-
-
-def wait_booted(srv, count):
-    """Wait until the master reports ``count`` booted workers (its children include the
-    metrics sidecar, so counting processes would be off by one)."""
-    def booted():
-        try:
-            status, body = health(srv)
-        except ConnectionRefusedError:  # bound just after the application's listeners
-            return False
-        workers = body["workers"]
-        return workers["booted"] == workers["alive"] == count
-    wait_until(booted, timeout=20, message=f"{count} booted workers")
-
-
-def health(srv):
-    status, content_type, body = fetch(srv.host, srv.metrics_port, "/healthz")
-    assert content_type == "application/json"
-    return status, json.loads(body)
 
 
 @pytest.mark.parametrize("worker", list(WORKERS), ids=list(WORKERS))

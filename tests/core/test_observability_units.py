@@ -16,11 +16,18 @@ from gunicorn.glogging import Logger
 from gunicorn.http.trust import AddressMatcher
 from gunicorn.instrument.access import AccessAtoms, DefaultingAtoms
 from gunicorn.instrument.backlog import listener_backlog
-from gunicorn.instrument.health import STALE_AFTER, HealthBoard, PoolFacts, evaluate
+from gunicorn.instrument.health import (
+    STALE_AFTER,
+    HealthBoard,
+    PoolFacts,
+    SharedSnapshot,
+    evaluate,
+)
 from gunicorn.instrument.jsonlog import JsonFormatter, clean_text
+from gunicorn.instrument.live import KeepAliveCount, close_code_label
 from gunicorn.instrument.metrics import NULL_METRIC, NullFamilies, status_class
 from gunicorn.instrument.metrics_service import exit_reason
-from gunicorn.instrument.request_id import RequestIds, plausible
+from gunicorn.instrument.request_id import RequestIds, plausible, with_header
 
 
 def record(msg, *args, exc_info=None, **extra):
@@ -202,3 +209,69 @@ def test_null_families_record_nothing():
     families.histogram("h", "doc").observe(1.0)
     with pytest.raises(ValueError):
         families.gauge("g", "doc", aggregate="median")
+
+
+def test_shared_snapshot_is_written_by_a_forked_writer():
+    snapshot = SharedSnapshot(256)
+    assert snapshot.read() is None
+    assert snapshot.publish({"n": 1})
+    pid = os.fork()
+    if pid == 0:  # the writer side, as the dirty arbiter is: a child of the maker
+        snapshot.publish({"n": 2, "from": "child"})
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert snapshot.read() == {"n": 2, "from": "child"}
+    assert snapshot.publish({"n": 3})  # the parent continues the child's sequence
+    assert snapshot.read() == {"n": 3}
+    assert not snapshot.publish({"big": "x" * 300})
+    assert snapshot.read() == {"n": 3}
+
+
+def test_shared_snapshot_is_not_read_while_a_write_is_in_progress():
+    snapshot = SharedSnapshot(64)
+    snapshot.publish({"n": 1})
+    snapshot._map[0:8] = (5).to_bytes(8, "little")  # odd: a writer died mid-write
+    assert snapshot.read() is None
+    assert snapshot.publish({"n": 2})
+    assert snapshot.read() == {"n": 2}
+
+
+class _Gauge:
+    def __init__(self):
+        self.value = 0
+
+    def inc(self):
+        self.value += 1
+
+    def dec(self):
+        self.value -= 1
+
+
+def test_keepalive_count_is_idempotent():
+    gauge = _Gauge()
+    count = KeepAliveCount(gauge)
+    first, second = object(), object()
+    count.idle(first)
+    count.idle(first)
+    count.idle(second)
+    assert gauge.value == 2
+    count.busy(first)
+    count.busy(first)  # every close path may call it
+    count.busy(object())
+    assert gauge.value == 1 == len(count)
+
+
+def test_close_code_labels_stay_bounded():
+    assert [close_code_label(c) for c in (1000, 1006, 1015, 1016, 3001, 4999, 5000, None)] == [
+        "1000", "1006", "1015", "other", "3xxx", "4xxx", "other", "other"]
+
+
+def test_echo_header_added_once():
+    headers = [("Content-Type", "text/plain")]
+    assert with_header(headers, "X-Request-ID", "abc") == [*headers, ("X-Request-ID", "abc")]
+    assert headers == [("Content-Type", "text/plain")]  # not modified
+    own = [("x-request-id", "app")]
+    assert with_header(own, "X-Request-ID", "abc") is own
+    assert with_header(headers, "X-Request-ID", None) is headers
+    broken = [("a", "b", "c")]
+    assert with_header(broken, "X-Request-ID", "abc") is broken  # the writer refuses it

@@ -32,7 +32,7 @@ from gunicorn.asgi.context import AccessRecord, WorkerContext
 from gunicorn.asgi.cycle import RequestCycle
 from gunicorn.asgi.flow import ReadFlow
 from gunicorn.asgi.messages import DrainWaiter
-from gunicorn.asgi.scope import Address, socket_address
+from gunicorn.asgi.scope import Address, request_id_of, socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import IncompleteRequest, RequestError
 from gunicorn.http.events import NEED_DATA, Data, EndOfMessage, Request
@@ -65,7 +65,7 @@ class HTTPConnection(asyncio.Protocol):
     __slots__ = ("ctx", "loop", "transport", "parser", "peer", "client", "server", "state",
                  "cycle", "deadline", "made", "session", "write_paused", "flow",
                  "_drained", "_head_started", "_drain_waiter", "_upgraded_at",
-                 "_upgrade_request", "_out_mark", "_out_moved")
+                 "_upgrade_request", "_upgrade_id", "_out_mark", "_out_moved")
 
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
@@ -87,6 +87,7 @@ class HTTPConnection(asyncio.Protocol):
         self._drain_waiter = DrainWaiter(ctx.loop)
         self._upgraded_at = 0.0
         self._upgrade_request: Request | None = None
+        self._upgrade_id: str | None = None  # the websocket's request id, for its access line
         self._out_mark = 0  # output the transport held when last looked at, and when it moved
         self._out_moved = 0.0
 
@@ -148,6 +149,7 @@ class HTTPConnection(asyncio.Protocol):
         self.deadline = 0.0
         if previous is _State.UPGRADED:
             self.session.connection_lost(exc)
+        self.ctx.keepalive_count.busy(self)
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
@@ -190,6 +192,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _start_cycle(self, request: Request) -> None:
         ctx = self.ctx
+        ctx.keepalive_count.busy(self)
         self.deadline = 0.0
         self._head_started = False
         if request.upgrade is not None and self._upgrade(request):
@@ -278,6 +281,7 @@ class HTTPConnection(asyncio.Protocol):
         if self.ctx.stopping:
             self._stop_idle()
             return
+        self.ctx.keepalive_count.idle(self)
         self.deadline = self.loop.time() + self.ctx.keepalive
         if self.parser.trailing_data():  # a pipelined request (cheap when the buffer is empty)
             self._next_request()
@@ -449,6 +453,7 @@ class HTTPConnection(asyncio.Protocol):
         self.state = _State.UPGRADED
         self._upgraded_at = time.perf_counter()
         self._upgrade_request = request
+        self._upgrade_id = request_id_of(scope)
         self.flow.resume()
         leftover = self.parser.trailing_data()
         if leftover:
@@ -465,7 +470,7 @@ class HTTPConnection(asyncio.Protocol):
         request = self._upgrade_request
         status = getattr(self.session, "status", None)
         if request is not None and status:
-            record = AccessRecord(request, self.client, self.peer, status)
+            record = AccessRecord(request, self.client, self.peer, status, self._upgrade_id)
             self.ctx.log_access(record, time.perf_counter() - self._upgraded_at)
         if self.state is _State.UPGRADED and not self.transport.is_closing():
             self.transport.close()

@@ -15,7 +15,8 @@ from gunicorn.hooks import call_user_hook
 from gunicorn.http.dates import DateCache
 from gunicorn.http.events import Request
 from gunicorn.http.select import ParserFactory
-from gunicorn.instrument.request_id import RequestIds
+from gunicorn.instrument.live import worker_gauges
+from gunicorn.instrument.request_id import RequestIds, response_header
 from gunicorn.wsgi.exchange import RequestInfo, is_default_setting
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ class WorkerContext:
         self.open_count = 0
         # WebSocket settings and the count of open WebSockets (websocket_max_connections).
         self.websockets = WebSocketLimits.from_config(cfg)
+        # Live gauges (instrument/live.py; no-op objects when metrics are off).
+        gauges = worker_gauges(self.log)
+        self.in_flight = gauges.in_flight
+        self.keepalive_count = gauges.keepalive()
+        self.websockets.sessions = gauges.websockets
+        # request_id_response_header: the request id is echoed in this response header.
+        self.echo_header = response_header(cfg)
         self.stopping = False
         self.idle = asyncio.Event()
         self.on_slot_free: Callable[[], None] = _nothing
@@ -157,9 +165,12 @@ class AccessRecord:
     """What the access log and post_request see of a request served outside a
     :class:`~gunicorn.asgi.cycle.RequestCycle` (a websocket session)."""
 
-    __slots__ = ("request", "client", "info", "status", "status_code", "headers", "sent")
+    __slots__ = ("request", "client", "info", "status", "status_code", "headers", "sent",
+                 "request_id")
 
-    def __init__(self, request: Request, client: Any, peer: Any, status_code: int) -> None:
+    def __init__(self, request: Request, client: Any, peer: Any, status_code: int,
+                 request_id: str | None = None) -> None:
+        self.request_id = request_id
         self.request = request
         self.client = client
         self.info = RequestInfo(request, peer)

@@ -29,6 +29,7 @@ from gunicorn.asgi.messages import (
 from gunicorn.http.errors import RequestError
 from gunicorn.http.events import Request
 from gunicorn.http.writer import ResponseFramer
+from gunicorn.instrument.request_id import with_header
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -43,10 +44,12 @@ class RequestCycle(ResponseCycle):
     """The state of one request on an :class:`~gunicorn.asgi.connection.HTTPConnection`.
 
     Doubles as the ``resp`` of the access log and the ``post_request`` hook (``status``,
-    ``status_code``, ``headers``, ``sent``); ``info`` is their ``req``.
+    ``status_code``, ``headers``, ``sent``); ``info`` is their ``req``. ``body_received``
+    counts the request body bytes handed to the application (metrics of chunked bodies).
     """
 
-    __slots__ = ("keep_alive", "framer", "continue_pending", "error_bytes", "_head")
+    __slots__ = ("keep_alive", "framer", "continue_pending", "error_bytes", "_head",
+                 "body_received")
 
     def __init__(self, conn: Any, request: Request, client: Any, keep_alive: bool) -> None:
         ResponseCycle.__init__(self, conn, request, client, time.perf_counter())
@@ -55,6 +58,7 @@ class RequestCycle(ResponseCycle):
         self.continue_pending = request.expect_continue
         self.error_bytes = 0
         self._head: bytes | None = None
+        self.body_received = 0
 
     # -- what the access log reads ------------------------------------------------------------
 
@@ -84,6 +88,7 @@ class RequestCycle(ResponseCycle):
                 continue
             if body or done:
                 self.body_done = done
+                self.body_received += len(body)
                 return {"type": "http.request", "body": body, "more_body": not done}
             await self._wait()
 
@@ -95,6 +100,9 @@ class RequestCycle(ResponseCycle):
         if status is None:
             status = status_line(code)
         headers, close = decode_headers(message.get("headers", ()))
+        echo = self.conn.ctx.echo_header  # request_id_response_header
+        if echo is not None:
+            headers = with_header(headers, echo, self.request_id)
         framer = ResponseFramer(self.request.method, self.request.version,
                                 self.keep_alive and not close and not self.conn.ctx.stopping)
         # Validates the status and every header (InvalidResponseHeader before anything is sent).

@@ -124,7 +124,7 @@ class DrainWaiter:
 class ResponseCycle:
     """The transport-independent half of one ASGI http request.
 
-    ``conn`` needs ``ctx`` (``log``, ``grace``, ``task_finished``), ``loop``, ``peer``,
+    ``conn`` needs ``ctx`` (``log``, ``grace``, ``task_finished``, ``in_flight``), ``loop``, ``peer``,
     ``write_paused`` and ``drain()``.
     """
 
@@ -273,6 +273,9 @@ class ResponseCycle:
         exc: BaseException | None = None
         cancelled = False
         self.request_id = request_id_of(scope)
+        ctx = self.conn.ctx
+        in_flight = ctx.in_flight  # gunicorn_requests_in_flight (no-op when metrics are off)
+        in_flight.inc()
         try:
             await app(scope, self.receive, self.send)
         except asyncio.CancelledError:
@@ -280,7 +283,8 @@ class ResponseCycle:
         except Exception as error:  # noqa: BLE001 - an application bug must not kill the worker
             exc = error
         finally:
-            self.conn.ctx.task_finished(self.task)
+            in_flight.dec()
+            ctx.task_finished(self.task)
         if exc is None and not cancelled and (self.response_complete or self.disconnected):
             return
         self._app_ended(exc, cancelled)

@@ -171,6 +171,9 @@ class WebSocketSession:
             if self._slot:
                 self._slot = False
                 self._limits.release()
+            if self._codec is not None:  # it was accepted: count how it ended
+                disconnect = self._codec.disconnect or {}
+                self._limits.sessions.closed(disconnect.get("code", CloseCode.ABNORMAL))
             self._on_close()
 
     def _take_slot(self) -> bool:
@@ -298,6 +301,7 @@ class WebSocketSession:
             message.get("headers"), deflate.header if deflate is not None else None)
         self._phase = _Phase.OPEN
         self._codec = MessageCodec(limits.max_message_size, deflate, limits.deflate_level)
+        limits.sessions.opened()
         self._watchdog.start_keepalive()
         early = bytes(self._pending)
         self._pending.clear()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gunicorn.config.typed import CoreSettings
 
+from gunicorn.instrument.live import NULL_WEBSOCKETS, WebSocketCount, NullWebSockets
+
 __all__ = ["WebSocketLimits", "default_max_connections"]
 
 
@@ -30,6 +32,8 @@ class WebSocketLimits:
 
     Times are in seconds, 0 meaning "off"; ``max_connections`` is the resolved cap (> 0).
     :meth:`acquire` / :meth:`release` count the sessions past their handshake check.
+    ``sessions`` records accepted sessions in the metrics
+    (:class:`~gunicorn.instrument.live.WebSocketCount`; records nothing by default).
     """
 
     max_message_size: int
@@ -41,6 +45,7 @@ class WebSocketLimits:
     max_connections: int
     open: int = 0
     full: bool = False  # the cap was hit and no session closed since (one warning per episode)
+    sessions: WebSocketCount | NullWebSockets = NULL_WEBSOCKETS
 
     @classmethod
     def from_config(cls, cfg: CoreSettings) -> WebSocketLimits:

@@ -16,10 +16,14 @@ number (odd while a write is in progress), so a reader never sees half a write::
 CLOCK_MONOTONIC is one clock for every process on Linux, so the sidecar can tell how long ago
 the master last ran its loop. A master whose loop has not turned for :data:`STALE_AFTER`
 seconds is not counted as running (a hook that hangs, a stop in progress).
+
+:class:`SharedSnapshot` is the same idea for a plugin: a JSON object that one of its processes
+(a sidecar) publishes and its ``health`` hook reads in the metrics sidecar.
 """
 
 from __future__ import annotations
 
+import json
 import mmap
 import struct
 import time
@@ -69,6 +73,63 @@ class HealthBoard:
             if seq % 2 == 0 and BOARD.unpack_from(self._map, 0)[0] == seq:
                 return PoolFacts(loop_time, booted, alive, expected)
         return PoolFacts()
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+SNAPSHOT_HEAD = struct.Struct("=QI")  # sequence (odd while writing), length of the JSON
+
+
+class SharedSnapshot:
+    """A JSON object in anonymous shared memory: one process writes it, others read it.
+
+    Make it before the processes that share it fork (a plugin does so in its ``metrics``
+    hook, which runs in the master before any sidecar starts): each fork inherits the same
+    memory. :meth:`publish` must be called from one process at a time; :meth:`read` never
+    sees half a write. ``size`` bounds the encoded object (a bigger one is refused).
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self._map: mmap.mmap | None = mmap.mmap(-1, SNAPSHOT_HEAD.size + size)
+        self._size = size
+        self._seq = 0
+
+    def publish(self, data: Mapping[str, Any]) -> bool:
+        """Replace the object; False (and nothing changed) when it does not fit."""
+        body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        if self._map is None or len(body) > self._size:
+            return False
+        # After a fork the writer may be a new process: continue from the shared sequence.
+        seq = max(self._seq, SNAPSHOT_HEAD.unpack_from(self._map, 0)[0])
+        SNAPSHOT_HEAD.pack_into(self._map, 0, seq | 1, 0)  # odd: a write is in progress
+        self._map[SNAPSHOT_HEAD.size:SNAPSHOT_HEAD.size + len(body)] = body
+        self._seq = (seq | 1) + 1
+        SNAPSHOT_HEAD.pack_into(self._map, 0, self._seq, len(body))
+        return True
+
+    def read(self) -> dict[str, Any] | None:
+        """The last complete object, or None when none was published yet."""
+        if self._map is None:
+            return None
+        start = SNAPSHOT_HEAD.size
+        for _ in range(READ_ATTEMPTS):
+            seq, length = SNAPSHOT_HEAD.unpack_from(self._map, 0)
+            if seq % 2:
+                continue
+            body = self._map[start:start + length]
+            if SNAPSHOT_HEAD.unpack_from(self._map, 0)[0] != seq:
+                continue
+            if not seq:
+                return None
+            try:
+                value = json.loads(body)
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+        return None
 
     def close(self) -> None:
         if self._map is not None:

@@ -169,10 +169,22 @@ class CoreMetrics:
             "request_duration_seconds", "Time from the request head to the end of the "
             "response (as in the access log).", ("worker_class",))
         self.request_bytes = f.counter(
-            "request_body_bytes_total", "Request body bytes declared by Content-Length.",
-            ("worker_class",))
+            "request_body_bytes_total", "Request body bytes: declared by Content-Length, or "
+            "read by the application from a chunked body.", ("worker_class",))
         self.response_bytes = f.counter(
             "response_body_bytes_total", "Response body bytes sent.", ("worker_class",))
+        # Moved by the drivers as requests and connections come and go (instrument/live.py).
+        self.requests_in_flight = f.gauge(
+            "requests_in_flight", "Requests whose application is running.", ("worker_class",))
+        self.keepalive_connections = f.gauge(
+            "keepalive_connections", "Connections that wait, idle, for their next request.",
+            ("worker_class",))
+        self.websocket_sessions = f.gauge(
+            "websocket_sessions", "WebSockets open (accepted, not closed yet).",
+            ("worker_class",))
+        self.websocket_sessions_closed = f.counter(
+            "websocket_sessions_closed_total", "Accepted WebSockets that ended, by close code.",
+            ("worker_class", "close_code"))
         self.workers_alive = f.gauge("workers_alive", "HTTP worker processes, retiring "
                                      "ones included.")
         self.workers_booted = f.gauge("workers_booted", "HTTP workers that loaded the "
@@ -218,6 +230,14 @@ class RequestMetrics:
         self._requests: dict[tuple[str, str], Any] = {}
         self.configure(worker_class)
 
+    @property
+    def core(self) -> CoreMetrics:
+        return self._core
+
+    @property
+    def worker_class(self) -> str:
+        return self._worker_class
+
     def configure(self, worker_class: str) -> None:
         core = self._core
         self._worker_class = worker_class
@@ -247,6 +267,18 @@ class RequestMetrics:
         sent = getattr(resp, "sent", None)
         if sent:
             self._out_bytes.inc(sent)
-        length = getattr(getattr(req, "request", req), "content_length", None)
+        request = getattr(req, "request", req)
+        length = getattr(request, "content_length", None)
+        if length is None and getattr(request, "chunked", False):
+            length = _chunked_bytes(resp, environ)
         if length:
             self._in_bytes.inc(length)
+
+
+def _chunked_bytes(resp: Any, environ: Mapping[str, Any]) -> int:
+    """Bytes the application read of a chunked request body: counted by ``wsgi.input``
+    (:class:`~gunicorn.wsgi.input.WSGIInput`) or by an ASGI cycle (``body_received``)."""
+    received = getattr(resp, "body_received", None)
+    if received is None:
+        received = getattr(environ.get("wsgi.input"), "received", None)
+    return received if type(received) is int else 0

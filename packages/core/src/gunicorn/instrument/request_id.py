@@ -13,7 +13,9 @@ be written into a log line or a response header as it is.
 Where the id goes: the WSGI environ key :data:`ENVIRON_KEY`, the ASGI scope extension
 :data:`SCOPE_EXTENSION` (``scope["extensions"]["gunicorn.request_id"]["id"]``), the
 ``%(request_id)s`` access-log atom and the ``request_id`` field of JSON access lines. The
-``HTTP_X_REQUEST_ID`` environ key / scope header stay what the client sent.
+``HTTP_X_REQUEST_ID`` environ key / scope header stay what the client sent. With
+``request_id_response_header`` set, responses carry it too (:func:`with_header`), unless the
+application set that header itself.
 """
 
 from __future__ import annotations
@@ -94,3 +96,24 @@ class RequestIds:
         family = getattr(sock, "family", None)
         peer = None if family == socket.AF_UNIX else (conn_base.get("REMOTE_ADDR") or "", 0)
         return self.pick(inbound, peer)
+
+
+def response_header(cfg: Any) -> str | None:
+    """The response header the id is echoed in (``request_id_response_header``), or None."""
+    return (getattr(cfg, "request_id_response_header", "") or "").strip() or None
+
+
+def with_header(headers: list[tuple[str, str]], name: str, value: str | None
+                ) -> list[tuple[str, str]]:
+    """``headers`` plus ``(name, value)``, unless a header of that name (any case) is already
+    there or ``value`` is None. ``headers`` is never modified. Malformed headers are returned
+    as they are, for the response writer to refuse with its own error."""
+    if value is None:
+        return headers
+    lower = name.lower()
+    try:
+        if any(key.lower() == lower for key, _ in headers):
+            return headers
+        return [*headers, (name, value)]
+    except (TypeError, ValueError, AttributeError):
+        return headers

@@ -59,6 +59,7 @@ from typing import Any
 
 from gunicorn import protocols
 from gunicorn.http.persistence import DRAIN_IDLE_GRACE, FIRST_REQUEST_WAIT
+from gunicorn.instrument.live import worker_gauges
 from gunicorn.workers.base import Worker
 from gunicorn.workers.connection import Connection, accept_nowait
 from gunicorn.workers.handler import Outcome, RequestHandler
@@ -90,6 +91,8 @@ class ThreadWorker(Worker):
         self.head_timeout = float(cfg.header_timeout)
         self.write_timeout = float(cfg.write_timeout) or io_timeout
         self.budget = OutputBudget(self.deferred_output_limit)
+        # gunicorn_keepalive_connections: parked between requests (a no-op when metrics are off).
+        self.keepalive_count = worker_gauges(self.log).keepalive()
         offered = None
         if getattr(cfg, "protocol", "http") == "http":
             offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
@@ -317,6 +320,7 @@ class ThreadWorker(Worker):
         if not done:
             self._park(conn)  # progress restarts the write_timeout clock
         elif not conn.close_pending:
+            self.keepalive_count.idle(conn)
             self._park(conn)  # keep-alive
         elif conn.linger_pending:
             # Lingering reads for up to a second: a pool thread's job, not the poller's.
@@ -399,6 +403,7 @@ class ThreadWorker(Worker):
                 self._unsaturate()
 
     def _serve(self, conn: Connection) -> None:
+        self.keepalive_count.busy(conn)
         first = conn.fd in self.fresh
         if first:
             self.fresh.discard(conn.fd)
@@ -415,6 +420,8 @@ class ThreadWorker(Worker):
         if outcome is Outcome.PARK or conn.close_pending:
             # Parked even while stopping: the drain serves or expires it (see _drain). A closed
             # connection with output still deferred waits in the poller for it to be written.
+            if outcome is Outcome.PARK and not conn.out and not conn.head_deadline:
+                self.keepalive_count.idle(conn)  # before the poller may hand it on
             self._park(conn)
             return
         self._release(conn)
@@ -451,6 +458,7 @@ class ThreadWorker(Worker):
 
     def _release(self, conn: Connection) -> None:
         """Free the slot of a closed connection; resume accepting below the cap."""
+        self.keepalive_count.busy(conn)
         with self.lock:
             # The fd may already belong to a newer connection: only remove our own entry. This
             # also makes a second release of the same connection harmless.

@@ -45,6 +45,9 @@ from gunicorn.hooks import call_user_hook
 from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Request
 from gunicorn.http.writer import field_lines
+from gunicorn.instrument.live import worker_gauges
+from gunicorn.instrument.request_id import ENVIRON_KEY as REQUEST_ID_KEY
+from gunicorn.instrument.request_id import response_header, with_header
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
 from gunicorn.wsgi.filewrapper import FileWrapper
 from gunicorn.wsgi.input import WSGIInput
@@ -151,10 +154,13 @@ class Exchange:
 
     Doubles as the ``resp`` of the access log and the post_request hook: ``status``,
     ``status_code``, ``headers`` and ``sent`` (body bytes sent, an error page's included).
+    ``echo``: a ``(name, value)`` header added to the application's response head (the
+    request id, with ``request_id_response_header``) unless it set that header itself.
     """
 
     __slots__ = ("stream", "request", "status", "status_code", "headers", "sent", "_started",
-                 "_held", "_length", "_no_body", "_trailers", "body_dropped", "truncated")
+                 "_held", "_length", "_no_body", "_trailers", "body_dropped", "truncated",
+                 "echo")
 
     def __init__(self, stream: ExchangeStream, request: Request) -> None:
         self.stream = stream
@@ -170,6 +176,7 @@ class Exchange:
         self._trailers: Fields | None = None
         self.body_dropped = False  # the app wrote a body the method or status forbids
         self.truncated = False  # the body was shorter than its Content-Length
+        self.echo: tuple[str, str] | None = None
 
     @property
     def headers_sent(self) -> bool:
@@ -192,6 +199,8 @@ class Exchange:
             raise TypeError(f"status must be a str, not {type(status).__name__}")
         if not isinstance(headers, list):
             raise TypeError(f"headers must be a list, not {type(headers).__name__}")
+        if self.echo is not None:
+            headers = with_header(headers, *self.echo)
         # Validates status and headers (InvalidResponseHeader, so the runner can still 500).
         code, length = self.stream.start(status, headers)
         no_body = self._no_body = (self.request.method == "HEAD" or code < 200 or code == 204
@@ -323,7 +332,7 @@ class ExchangeRunner:
     """
 
     __slots__ = ("worker", "cfg", "log", "app", "environ", "max_requests", "pre_request",
-                 "post_request", "custom_access")
+                 "post_request", "custom_access", "in_flight", "echo_header")
 
     def __init__(self, worker: Any, environ: EnvironBuilder) -> None:
         cfg = self.cfg = worker.cfg
@@ -336,6 +345,9 @@ class ExchangeRunner:
         self.pre_request = None if is_default_setting(cfg, "pre_request") else cfg.pre_request
         self.post_request = None if is_default_setting(cfg, "post_request") else cfg.post_request
         self.custom_access = records_every_request(self.log)
+        # gunicorn_requests_in_flight (a no-op object when metrics are off).
+        self.in_flight = worker_gauges(self.log).in_flight
+        self.echo_header = response_header(cfg)
 
     def count_request(self) -> bool:
         """Count one request; False once the worker is stopping (max_requests or a signal)."""
@@ -365,12 +377,18 @@ class ExchangeRunner:
         info = RequestInfo(request, stream.peer) if logs or pre_request is not None else None
         environ: dict[str, Any] = {}
         start = time.perf_counter()
+        in_flight = self.in_flight
+        in_flight.inc()
         try:
             try:
                 environ = self.environ.build(request, base_environ, WSGIInput(stream),
                                              exchange.send_early_hints)
                 if extra:
                     environ.update(extra)
+                if self.echo_header is not None:
+                    request_id = environ.get(REQUEST_ID_KEY)
+                    if request_id is not None:
+                        exchange.echo = (self.echo_header, request_id)
                 if pre_request is not None:
                     pre_request(self.worker, info)
                 result = self.app(environ, exchange.start_response)
@@ -399,6 +417,7 @@ class ExchangeRunner:
                     log.error("%s %s: body shorter than its Content-Length",
                               request.method, request.uri)
         finally:
+            in_flight.dec()
             stream.finished()
         if not logs:
             return

@@ -23,16 +23,18 @@ class WSGIInput:
     """``read``/``readline``/``readlines``/iteration over the body of one request.
 
     ``wsgi.input_terminated`` is True: reading past the end returns ``b""`` instead of blocking,
-    whatever the framing (Content-Length, chunked or none).
+    whatever the framing (Content-Length, chunked or none). :attr:`received` counts the bytes
+    pulled from the source (the request metrics read it for chunked bodies).
     """
 
-    __slots__ = ("_source", "_buf", "_pos", "_eof")
+    __slots__ = ("_source", "_buf", "_pos", "_eof", "received")
 
     def __init__(self, source: BodySource) -> None:
         self._source = source
         self._buf = b""
         self._pos = 0
         self._eof = False
+        self.received = 0
 
     def _fill(self) -> bool:
         """Append one more chunk to the buffer; False once the body has ended."""
@@ -42,6 +44,7 @@ class WSGIInput:
         if not chunk:
             self._eof = True
             return False
+        self.received += len(chunk)
         if self._pos >= len(self._buf):
             self._buf = chunk
         else:
@@ -59,6 +62,7 @@ class WSGIInput:
                 if not chunk:
                     self._eof = True
                     break
+                self.received += len(chunk)
                 parts.append(chunk)
             return b"".join(parts)
         if size == 0:

@@ -53,6 +53,7 @@ from gunicorn.dirty.errors import (
     StashError,
 )
 from gunicorn.dirty.link import TransportLink
+from gunicorn.dirty.metrics import DirtyMetrics, arbiter_meter
 from gunicorn.dirty.pool import WorkerHandle
 from gunicorn.dirty.probe import AppTraits, probe_apps
 from gunicorn.dirty.resources import Needs, ResourcePool, parse_needs
@@ -120,7 +121,7 @@ class DirtyArbiter:
 
     def __init__(self, cfg: DirtySettings, log: Any, socket_path: str, master_pid: int,
                  notify: Callable[[], None] | None = None,
-                 master_uid: int | None = None) -> None:
+                 master_uid: int | None = None, metrics: DirtyMetrics | None = None) -> None:
         self.cfg = cfg
         # Whom to admit besides root and the workers' user: the master's user (its control
         # socket asks us for STATUS), known before this process dropped its privileges.
@@ -148,7 +149,10 @@ class DirtyArbiter:
         if cfg.dirty_stash_file:
             self.stash_saver = StashSaver(self.stash, cfg.dirty_stash_file,
                                           cfg.dirty_stash_save_interval, log)
-        self.supervisor = Supervisor(cfg, log, self, self.allocator, self.resources, self.needs)
+        # Metrics (gunicorn.dirty.metrics): recorded where calls end, sampled every tick.
+        self.meter = arbiter_meter(metrics, self.app_paths, traits, self.stash.table_names())
+        self.supervisor = Supervisor(cfg, log, self, self.allocator, self.resources, self.needs,
+                                     reaped=self.meter.reaped)
         self.server: asyncio.Server | None = None
         self._stop: asyncio.Event | None = None
         self._graceful = True
@@ -286,7 +290,7 @@ class DirtyArbiter:
                            call.action, timeout, handle.pid if handle else "?")
             self._cancel_in_worker(call, now)
             self._reply_error(call, DirtyTimeoutError(
-                f"dirty call timed out after {timeout}s (dirty_timeout)", timeout))
+                f"dirty call timed out after {timeout}s (dirty_timeout)", timeout), "timeout")
             if handle is not None:
                 self.supervisor.recycle(handle, "a call timed out")
         self.supervisor.tick(now)
@@ -294,8 +298,9 @@ class DirtyArbiter:
             if not self.supervisor.expects(app):
                 error = self.broken.get(app) or DirtyNoWorkersAvailableError(app)
                 for call in self.router.fail_queued(app):
-                    self._reply_error(call, error)
+                    self._reply_error(call, error, "unavailable")
         self.stash.expire(now)
+        self.meter.sample(self, now)
         if self.stash_saver is not None:
             self.stash_saver.tick(now)
 
@@ -307,11 +312,11 @@ class DirtyArbiter:
         self._remove_socket()
         for call in self.router.fail_all_queued():
             self._reply_error(call, DirtyConnectionError("the dirty arbiter is shutting down",
-                                                         self.socket_path))
+                                                         self.socket_path), "unavailable")
         await self.supervisor.stop(graceful)
         for call in self.router.drain_all():
             self._reply_error(call, DirtyConnectionError("the dirty arbiter stopped",
-                                                         self.socket_path))
+                                                         self.socket_path), "unavailable")
         for client in list(self.clients):
             client.close()
         if self.stash_saver is not None:
@@ -339,7 +344,9 @@ class DirtyArbiter:
         elif kind is MessageType.CANCEL:
             call = client.calls.pop(rid, None)
             if call is not None:
-                self._cancel_in_worker(call, time.monotonic())
+                now = time.monotonic()
+                self._cancel_in_worker(call, now)
+                self.meter.finished(call, "cancelled", now)
         elif kind is MessageType.CREDIT:
             call = client.calls.get(rid)
             if call is not None and call.worker is not None:
@@ -371,6 +378,7 @@ class DirtyArbiter:
             payload = decode_body(body)
             if not isinstance(payload, dict):
                 raise DirtyProtocolError("STASH body is not a map")
+            self.meter.stash_op(payload.get("op"))
             result = self.stash.apply(payload, time.monotonic())
             data = client.encoder.frame(MessageType.RESPONSE, rid, {"result": result})
         except DirtyError as exc:
@@ -393,9 +401,11 @@ class DirtyArbiter:
             return
         action = payload.get("action")
         call = Call(client, rid, app, body, action if isinstance(action, str) else "")
+        call.submitted = now = time.monotonic()
         try:
-            dispatch = self.router.submit(call, time.monotonic(), self.supervisor.expects(app))
+            dispatch = self.router.submit(call, now, self.supervisor.expects(app))
         except DirtyError as exc:
+            self.meter.refused(call, exc)
             client.send(encode_error(rid, self.broken.get(app, exc)))
             return
         client.calls[rid] = call
@@ -422,9 +432,12 @@ class DirtyArbiter:
         now = time.monotonic()
         for call in list(client.calls.values()):
             self._cancel_in_worker(call, now)
+            self.meter.finished(call, "cancelled", now)
         client.calls.clear()
 
-    def _reply_error(self, call: Call, error: DirtyError) -> None:
+    def _reply_error(self, call: Call, error: DirtyError, outcome: str) -> None:
+        """Answer ``call`` with ``error``; ``outcome`` labels it in the metrics."""
+        self.meter.finished(call, outcome, time.monotonic())
         call.client.calls.pop(call.client_id, None)
         call.client.send(encode_error(call.client_id, error))
 
@@ -465,7 +478,7 @@ class DirtyArbiter:
             if call.started:
                 self._reply_error(call, DirtyWorkerError(
                     f"dirty worker {handle.pid} died while running {call.app}.{call.action}",
-                    handle.pid))
+                    handle.pid), "worker_died")
             else:
                 unstarted.append(call)
         if unstarted:
@@ -478,7 +491,7 @@ class DirtyArbiter:
         self.broken[app] = error
         if not self.router.holders(app, ready_only=False):
             for call in self.router.fail_queued(app):
-                self._reply_error(call, error)
+                self._reply_error(call, error, "unavailable")
 
     def inherited_fds(self) -> list[int]:
         fds = [sock.fileno() for sock in (self.server.sockets if self.server else ())]
@@ -508,6 +521,8 @@ class DirtyArbiter:
                 self.log.debug("Dropped a late %s for id %s from worker %s", kind.name, wid, pid)
             elif call.client.calls.pop(call.client_id, None) is not None:
                 call.client.send(encode_raw(kind, call.client_id, frame.body))
+                self.meter.finished(call, "app_error" if kind is MessageType.ERROR else "ok",
+                                    now)
             self._forward_all(dispatches)
             return
         self.log.warning("Dirty worker %s sent an unexpected %s frame", pid, kind.name)

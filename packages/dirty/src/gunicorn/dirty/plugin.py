@@ -5,6 +5,10 @@ core to supervise the dirty arbiter as a sidecar, and exports the arbiter's sock
 workers as ``GUNICORN_DIRTY_SOCKET`` (and, with ``dirty_stash_url``, where the stash is in
 Redis: ``GUNICORN_DIRTY_STASH_URL`` and ``GUNICORN_DIRTY_STASH_PREFIX``).
 
+Metrics (``--metrics-bind``): the ``metrics`` hook declares the pool's families and the shared
+memory the dirty arbiter reports its readiness in; ``health`` turns that report into the
+``dirty`` section of ``/healthz`` (see :mod:`gunicorn.dirty.metrics`).
+
 The socket path is chosen once per master (a private ``0700`` directory with a random name,
 made and checked by :mod:`gunicorn.private_dir`), so it stays the same when the dirty arbiter is
 restarted and running HTTP workers simply reconnect.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +36,7 @@ from gunicorn.sockets import check_unix_socket_path
 
 if TYPE_CHECKING:
     from gunicorn.config import Registry
+    from gunicorn.dirty.metrics import DirtyMetrics
     from gunicorn.dirty.typed_settings import DirtySettings
 
 SOCKET_ENV = "GUNICORN_DIRTY_SOCKET"
@@ -51,6 +57,7 @@ class DirtyPlugin:
 
     def __init__(self) -> None:
         self._socket_dir: str | None = None
+        self._metrics: DirtyMetrics | None = None
 
     def add_settings(self, registry: Registry) -> None:
         from gunicorn.dirty.settings import SETTINGS
@@ -104,13 +111,28 @@ class DirtyPlugin:
             env[SOCKET_ENV] = self.socket_path(cfg)
         return env
 
+    def metrics(self, families: Any) -> None:
+        """Declare the dirty and stash metric families (in the master, before any fork)."""
+        from gunicorn.dirty.metrics import DirtyMetrics
+
+        self._metrics = DirtyMetrics(families)
+
+    def health(self, cfg: DirtySettings) -> dict[str, Any] | None:
+        """The ``dirty`` section of ``/healthz`` (none without a pool)."""
+        metrics = self._metrics
+        if not enabled(cfg) or metrics is None or metrics.snapshot is None:
+            return None
+        from gunicorn.dirty.metrics import health_section
+
+        return {"dirty": health_section(metrics.snapshot.read(), time.monotonic())}
+
     def sidecars(self, cfg: DirtySettings) -> list[SidecarSpec]:
         if not enabled(cfg):
             return []
         path = self.socket_path(cfg)
         return [SidecarSpec(
             name="dirty",
-            run=partial(_run_arbiter, path),
+            run=partial(_run_arbiter, path, self._metrics),
             env={SOCKET_ENV: path},
             graceful_timeout=float(cfg.dirty_graceful_timeout) + STOP_MARGIN,
             orphan_record=True,
@@ -135,7 +157,7 @@ class DirtyPlugin:
                              stash_prefix=stash_prefix(cfg)).handlers()
 
 
-def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
+def _run_arbiter(socket_path: str, metrics: DirtyMetrics | None, ctx: SidecarContext) -> int:
     # Imported here: the generator of typed_settings imports this module to read the settings.
     from gunicorn.dirty.typed_settings import dirty_settings
 
@@ -147,4 +169,4 @@ def _run_arbiter(socket_path: str, ctx: SidecarContext) -> int:
     from gunicorn.dirty.arbiter import DirtyArbiter
 
     return DirtyArbiter(cfg, ctx.log, socket_path, master_pid=ctx.master_pid,
-                        notify=ctx.notify, master_uid=master_uid).run()
+                        notify=ctx.notify, master_uid=master_uid, metrics=metrics).run()

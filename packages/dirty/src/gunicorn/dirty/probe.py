@@ -1,7 +1,7 @@
 """Reading the class attributes of dirty apps without importing them in the dirty arbiter.
 
 The arbiter needs ``workers``, ``stashes`` and ``resources`` of every app class before it forks
-a worker. Importing the app modules in the arbiter itself would be wrong twice over: every
+a worker (and the names of its actions, which label the call metrics). Importing the app modules in the arbiter itself would be wrong twice over: every
 worker would inherit the modules as they were imported *before* its resource tokens were
 exported (``CUDA_VISIBLE_DEVICES`` must be set before an app module is imported, and a library
 that touches the GPU at import cannot be forked safely), and a HUP could never load new code
@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gunicorn import util
-from gunicorn.dirty.app import declared_workers, import_app_class
+from gunicorn.dirty.app import LIFECYCLE_METHODS, declared_workers, import_app_class
+
+# More action names than this are not labelled one by one in the metrics.
+MAX_ACTIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class AppTraits:
     stashes: tuple[str, ...] = ()
     resources: Any = None  # the raw ``resources`` attribute, checked by the caller
     error: str | None = None
+    actions: tuple[str, ...] = ()  # its public methods: what a client may call
 
 
 def traits_of(cls: type) -> dict[str, Any]:
@@ -42,7 +46,10 @@ def traits_of(cls: type) -> dict[str, Any]:
     elif resources:
         # JSON-able, and refusable with a message: a non-int count travels as its repr.
         resources = {str(k): v if isinstance(v, int) else repr(v) for k, v in resources.items()}
-    return {"workers": declared_workers(cls), "stashes": stashes, "resources": resources or None}
+    actions = [name for name in dir(cls) if not name.startswith("_")
+               and name not in LIFECYCLE_METHODS and callable(getattr(cls, name, None))]
+    return {"workers": declared_workers(cls), "stashes": stashes, "resources": resources or None,
+            "actions": actions[:MAX_ACTIONS]}
 
 
 def probe_apps(paths: list[str], log: Any) -> dict[str, AppTraits]:
@@ -82,7 +89,8 @@ def probe_apps(paths: list[str], log: Any) -> dict[str, AppTraits]:
             log.warning("Cannot import dirty app %s to read its workers, stashes and resources: "
                         "%s", path, entry["error"])
         out[path] = AppTraits(entry.get("workers"), tuple(entry.get("stashes") or ()),
-                              entry.get("resources"), entry.get("error"))
+                              entry.get("resources"), entry.get("error"),
+                              tuple(entry.get("actions") or ()))
     return out
 
 

@@ -56,7 +56,7 @@ class Call:
     """One client request travelling through the arbiter."""
 
     __slots__ = ("client", "client_id", "app", "action", "body", "seq", "worker", "worker_id",
-                 "deadline", "streaming", "credit", "started", "batch")
+                 "deadline", "streaming", "credit", "started", "batch", "submitted")
 
     def __init__(self, client: Any, client_id: int, app: str, body: bytes,
                  action: str = "") -> None:
@@ -73,6 +73,7 @@ class Call:
         self.credit = INITIAL_STREAM_WINDOW  # chunks the worker may still send (flow control)
         self.started = False  # the worker may have begun running it (False: safe to resend)
         self.batch = 0  # max_size of the batch it joined in its worker (0: not batched)
+        self.submitted = 0.0  # when the arbiter received it (monotonic; the duration metric)
 
     def __repr__(self) -> str:
         return f"<Call {self.app}.{self.action} client_id={self.client_id} " \

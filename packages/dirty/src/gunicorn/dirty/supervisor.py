@@ -24,6 +24,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gunicorn.dirty.allocation import Allocator
@@ -89,8 +90,11 @@ class Supervisor:
 
     def __init__(self, cfg: DirtySettings, log: Any, host: PoolHost, allocator: Allocator,
                  resources: ResourcePool | None = None,
-                 needs: dict[str, Needs] | None = None) -> None:
+                 needs: dict[str, Needs] | None = None,
+                 reaped: Callable[[int], None] | None = None) -> None:
         self.host = host
+        # Told the pid of every worker reaped (the metrics drop its live gauges).
+        self._reaped = reaped
         self.cfg = cfg
         self.log = log
         self.allocator = allocator
@@ -306,6 +310,8 @@ class Supervisor:
 
     def _exited(self, handle: WorkerHandle, status: int) -> None:
         handle.exit_status = status
+        if self._reaped is not None:
+            self._reaped(handle.pid)
         self.handles.pop(handle.age, None)
         replaced = (self._lost.pop(handle.age, None) is not None and self._crashed(handle)
                     and not handle.replace_on_exit)

@@ -41,6 +41,20 @@ def _header_name(value: Any) -> str:
     return text
 
 
+# Framing and hop-by-hop fields (RFC 9110 §7.6.1), and those the server writes itself: an echo
+# under one of these names would break the response or be dropped.
+_NOT_ECHOED = frozenset({"connection", "content-length", "date", "keep-alive",
+                         "proxy-connection", "server", "te", "trailer", "trailers",
+                         "transfer-encoding", "upgrade"})
+
+
+def _echo_header(value: Any) -> str:
+    text = _header_name(value)
+    if text.lower() in _NOT_ECHOED:
+        raise ValueError(f"{text!r} is a header the server writes or removes itself")
+    return text
+
+
 SETTINGS = (
     Setting(
         name="accesslog",
@@ -121,6 +135,23 @@ SETTINGS = (
             "ASGI ones as `scope[\"extensions\"][\"gunicorn.request_id\"][\"id\"]`; the "
             "access log has it as the `request_id` atom and JSON field. An empty value never "
             "takes an id from a request."
+        ),
+    ),
+    Setting(
+        name="request_id_response_header",
+        section=SECTION,
+        cli=("--request-id-response-header",),
+        meta="NAME",
+        default="",
+        validator=_echo_header,
+        short_help="Echo each request's id in this response header (off when empty).",
+        doc=(
+            "When set (for example to `X-Request-ID`), every application response carries "
+            "the request's id (see `request_id_header`) in a header of this name, so a client "
+            "or a proxy can quote it when reporting a problem. A response whose application "
+            "already set that header keeps the application's value. Error pages the server "
+            "writes itself (400, 500, ...) do not carry it. Covers HTTP/1.1 (WSGI and ASGI), "
+            "uwsgi and WSGI over HTTP/2; not yet ASGI over HTTP/2. Off by default."
         ),
     ),
     Setting(

@@ -178,6 +178,11 @@ class StashStore:
         and ``OSError`` when the file cannot be read."""
         return persist.load(self, path, now, wall)
 
+    def key_counts(self) -> dict[str, int]:
+        """Keys per table (for the ``gunicorn_stash_keys`` gauge; expired keys may linger
+        until the next :meth:`expire`)."""
+        return {name: len(table.data) for name, table in self._tables.items()}
+
     def table_names(self) -> list[str]:
         """Names of the existing tables, sorted."""
         return sorted(self._tables)
