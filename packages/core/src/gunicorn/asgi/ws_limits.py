@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gunicorn.config.typed import CoreSettings
 
-from gunicorn.instrument.live import NULL_WEBSOCKETS, WebSocketCount, NullWebSockets
+from gunicorn.instrument.live import NULL_WEBSOCKETS, NullWebSockets, WebSocketCount
 
 __all__ = ["WebSocketLimits", "default_max_connections"]
 
