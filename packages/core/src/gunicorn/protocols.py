@@ -326,11 +326,15 @@ def check_config(cfg: Any, plugins: PluginManager) -> None:
                               f"{token} needs a plugin that provides it{hint}")
 
 
-def load(cfg: Any) -> list[ConnectionProtocol]:
-    """The protocols available in a worker process (plugins loaded again from entry points,
-    honouring ``disable_plugin``; the arbiter does not hand its plugin manager to workers)."""
+def load(cfg: Any, plugins: PluginManager | None = None) -> list[ConnectionProtocol]:
+    """The protocols available in a worker process: from ``plugins``, the master's plugin
+    manager (the same plugin objects, so state their earlier hooks kept, such as metric
+    families, is there), else plugins loaded again from entry points, honouring
+    ``disable_plugin`` (a worker made without an arbiter)."""
     if list(cfg.http_protocols) == [H1]:
         return []  # the common case costs no entry-point scan
-    from gunicorn.plugins import PluginManager
+    if plugins is None:
+        from gunicorn.plugins import PluginManager
 
-    return provided(cfg, PluginManager.from_entry_points(cfg.disable_plugin or ()))
+        plugins = PluginManager.from_entry_points(cfg.disable_plugin or ())
+    return provided(cfg, plugins)

@@ -43,6 +43,7 @@ class WorkerPool:
     cfg: Any
     log: Any
     app: Any
+    plugins: Any
     pid: int
     proc_name: str
     listeners: list[Any]
@@ -154,6 +155,9 @@ class WorkerPool:
             self.sidecars.close_in_child()
             self.metrics.close_in_child()
             worker.pid = os.getpid()
+            # The plugins the master loaded (their hooks already ran here: metrics families
+            # they keep must be the ones the worker records into).
+            worker.plugins = self.plugins
             # Logged by the worker itself, so the line carries the worker's pid.
             self.log.info("Booting worker with pid: %s", worker.pid)
             util.set_process_title(f"worker [{self.proc_name}]")

@@ -93,7 +93,8 @@ class ThreadWorker(Worker):
         self.budget = OutputBudget(self.deferred_output_limit)
         offered = None
         if getattr(cfg, "protocol", "http") == "http":
-            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
+            offered = protocols.ProtocolSet(cfg.http_protocols,
+                                            protocols.load(cfg, self.plugins), "threaded")
         # fds of protocol-driven connections (HTTP/2) -> their driver; fds never served yet.
         self.drivers: dict[int, protocols.ConnectionDriver] = {}
         self.fresh: set[int] = set()

@@ -21,7 +21,7 @@ Policy kept here:
   token bucket, the peer's and ours alike (refusals, malformed requests, the STREAM_CLOSED h2
   answers to frames on a stream the peer had ended); running dry ends the connection with
   ENHANCE_YOUR_CALM;
-* memory: h2's record of closed streams is bounded (:func:`closed_streams_kept`), and
+* memory: h2's record of closed streams is bounded (:mod:`gunicorn.http2.limits`), and
   :meth:`discard` breaks h2's internal reference cycle, so a closed connection is freed by
   reference counting instead of waiting for a full garbage collection;
 * request bodies: credit (WINDOW_UPDATE) only as the application consumes bytes
@@ -42,7 +42,6 @@ from types import MappingProxyType
 from typing import Any
 
 import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -50,6 +49,12 @@ from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.options import ParserOptions
 from gunicorn.http2.errors import MalformedRequest, StreamClosed
+from gunicorn.http2.limits import (
+    BoundedConnection,
+    CeilingSettings,
+    ResetBudget,
+    closed_streams_kept,
+)
 from gunicorn.http2.metrics import NO_METRICS, H2Metrics
 from gunicorn.http2.request import map_request
 from gunicorn.version import SERVER_SOFTWARE
@@ -57,19 +62,6 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 DEFAULT_WINDOW = 65535
-# h2 enforces its own limit on open streams by ending the connection; ours comes first.
-_H2_STREAM_CEILING = 2**31 - 1
-# h2 remembers how each closed stream ended (65,536 records per connection by default, some
-# MiB), so that a frame still in flight on a stream we reset is a stream error and not a
-# connection error. Frames in flight concern the streams closed in the last round trip: a
-# few times the concurrency limit is plenty.
-CLOSED_STREAMS_MIN = 1024
-CLOSED_STREAMS_MAX = 2**16
-
-
-def closed_streams_kept(max_concurrent_streams: int) -> int:
-    """How many closed streams a connection remembers."""
-    return min(max(CLOSED_STREAMS_MIN, 4 * max_concurrent_streams), CLOSED_STREAMS_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,22 +139,6 @@ class ConnectionGone:
 Event = RequestReady | BodyChunk | BodyEnd | StreamGone | WindowChanged | ConnectionGone
 
 
-class _Settings(h2.settings.Settings):
-    """Local settings announcing our MAX_CONCURRENT_STREAMS while h2 checks a ceiling."""
-
-    @property  # type: ignore[override]
-    def max_concurrent_streams(self) -> int:
-        return _H2_STREAM_CEILING
-
-
-class _Connection(h2.connection.H2Connection):
-    """h2's connection with a bound of our choosing on the closed streams it remembers."""
-
-    def __init__(self, config: h2.config.H2Configuration, closed_streams: int) -> None:
-        self.MAX_CLOSED_STREAMS = closed_streams  # read by H2Connection.__init__
-        super().__init__(config)
-
-
 class _Stream:
     __slots__ = ("received", "unacked", "head_sent", "ended_local", "ended_remote", "body_cap",
                  "complete")
@@ -192,7 +168,7 @@ class Session:
         # Outbound fields are already validated and lower-cased by the drivers (the HTTP/1.1
         # response rules, then gunicorn.http2.fields): h2 checking them again costs ~8 us
         # a response and finds nothing.
-        self._h2 = _Connection(h2.config.H2Configuration(
+        self._h2 = BoundedConnection(h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=False,
             normalize_inbound_headers=False, validate_outbound_headers=False,
             normalize_outbound_headers=False), closed_streams_kept(config.max_concurrent_streams))
@@ -204,8 +180,7 @@ class Session:
         self._fresh: set[int] = set()
         self._dropped: set[int] = set()
         self._pending = b""        # our own frames, ordered before h2's later output
-        self._tokens = float(2 * config.max_reset_rate)
-        self._refill_at = now
+        self._resets = ResetBudget(config.max_reset_rate, now)
         self.going_away = False    # graceful GOAWAY sent: no new streams
         self.closed = False        # nothing more may be sent; flush and close
 
@@ -221,7 +196,7 @@ class Session:
         if cfg.max_header_list_size:
             initial[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] = cfg.max_header_list_size
         conn = self._h2
-        conn.local_settings = _Settings(client=False, initial_values=initial)
+        conn.local_settings = CeilingSettings(client=False, initial_values=initial)
         if cfg.max_header_list_size == 0:
             conn.decoder.max_header_list_size = None  # 0 = unlimited, not "nothing fits"
         if upgrade is None:
@@ -416,13 +391,7 @@ class Session:
 
     def _spend_reset(self, now: float, out: list[Event]) -> bool:
         """Charge one reset; True when the connection was ended for resetting too fast."""
-        rate = self.config.max_reset_rate
-        if not rate:
-            return False
-        self._tokens = min(2.0 * rate, self._tokens + (now - self._refill_at) * rate)
-        self._refill_at = now
-        self._tokens -= 1
-        if self._tokens >= 0:
+        if self._resets.spend(now):
             return False
         self._goaway(ErrorCodes.ENHANCE_YOUR_CALM)
         self.closed = True

@@ -94,9 +94,9 @@ class _Write(Enum):
     FAILED = 3   # the peer is gone; what was left is abandoned
 
 
-def serve(host: Any, conn: Any, handoff: Handoff, metrics: H2Metrics = NO_METRICS) -> None:
+def serve(host: Any, conn: Any, handoff: Handoff, metrics: H2Metrics | None = None) -> None:
     """Take over ``conn`` (called on a pool thread by the gthread worker)."""
-    H2Driver(host, conn, handoff, metrics).start()
+    H2Driver(host, conn, handoff, metrics or NO_METRICS).start()
 
 
 class H2Driver:
