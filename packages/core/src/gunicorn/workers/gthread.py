@@ -396,6 +396,9 @@ class ThreadWorker(Worker):
                     job()  # type: ignore[operator]  # a protocol driver's job
                 except Exception:  # noqa: BLE001 - a driver job bug must not kill a pool thread
                     self.log.exception("Unexpected error in a connection driver job")
+            # An idle thread must not keep its last job (and what it refers to, such as a
+            # closed HTTP/2 connection) alive until the next one arrives.
+            job = None
             busy[index] = False
             if self.saturated:
                 self._unsaturate()

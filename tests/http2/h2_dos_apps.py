@@ -1,0 +1,87 @@
+"""Apps for test_h2_dos.py: they count their own invocations (one worker: ``-w 1``), so a test
+sees from outside how often an attack made the application run.
+
+* ``/work?SECS``: counts one invocation, then takes SECS seconds;
+* ``/hits``: how many invocations of ``/work`` this worker has seen;
+* ``/sessions``: h2 connection objects still in memory (``gc.get_objects``: with the collector
+  off, see h2_dos_conf.py, one kept alive by a reference cycle stays listed);
+* ``/big?N``: N bytes in 16 KiB chunks from a generator.
+"""
+
+import asyncio
+import gc
+import threading
+import time
+
+
+class Counter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.hits = 0
+
+    def hit(self):
+        with self.lock:
+            self.hits += 1
+
+
+COUNTER = Counter()
+
+
+def live_sessions():
+    from h2.connection import H2Connection
+
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, H2Connection))
+
+
+def wsgi(environ, start_response):
+    path = environ["PATH_INFO"]
+    query = environ.get("QUERY_STRING", "")
+    if path == "/work":
+        COUNTER.hit()
+        time.sleep(float(query or 0))
+        body = b"done"
+    elif path == "/hits":
+        body = str(COUNTER.hits).encode()
+    elif path == "/sessions":
+        body = str(live_sessions()).encode()
+    elif path == "/big":
+        size = int(query)
+
+        def chunks():
+            left = size
+            while left:
+                n = min(left, 16384)
+                left -= n
+                yield b"x" * n
+        start_response("200 OK", [("Content-Length", str(size))])
+        return chunks()
+    else:
+        body = b"ok"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+async def asgi(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path = scope["path"]
+    query = scope["query_string"].decode()
+    if path == "/work":
+        COUNTER.hit()
+        await asyncio.sleep(float(query or 0))
+        body = b"done"
+    elif path == "/hits":
+        body = str(COUNTER.hits).encode()
+    elif path == "/sessions":
+        body = str(live_sessions()).encode()
+    else:
+        body = b"ok"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
