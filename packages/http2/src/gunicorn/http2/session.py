@@ -356,8 +356,6 @@ class Session:
         # peer's doing as much as its own RST_STREAM: "MadeYouReset" (CVE-2025-8671).
         code = int(ev.error_code or 0)
         self.metrics.reset("client" if ev.remote_reset else "server", code)
-        if self._spend_reset(now, out):
-            return True
         sid = ev.stream_id
         if sid in self._fresh:
             # Opened and reset in one batch: the driver never hears of it.
@@ -367,7 +365,7 @@ class Session:
             self._dropped.add(sid)
         elif sid in self._streams:
             out.append(StreamGone(sid, code))
-        return False
+        return self._spend_reset(now, out)
 
     def _on_window(self, ev: Any, out: list[Event], now: float) -> None:
         out.append(WindowChanged())
