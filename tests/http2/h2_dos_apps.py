@@ -5,13 +5,15 @@ sees from outside how often an attack made the application run.
 * ``/hits``: how many invocations of ``/work`` this worker has seen;
 * ``/sessions``: h2 connection objects still in memory (``gc.get_objects``: with the collector
   off, see h2_dos_conf.py, one kept alive by a reference cycle stays listed);
-* ``/big?N``: N bytes in 16 KiB chunks from a generator.
+* anything else: h2_apps.py's (``/big?N``: N bytes in 16 KiB chunks from a generator).
 """
 
 import asyncio
 import gc
 import threading
 import time
+
+import h2_apps
 
 
 class Counter:
@@ -44,19 +46,8 @@ def wsgi(environ, start_response):
         body = str(COUNTER.hits).encode()
     elif path == "/sessions":
         body = str(live_sessions()).encode()
-    elif path == "/big":
-        size = int(query)
-
-        def chunks():
-            left = size
-            while left:
-                n = min(left, 16384)
-                left -= n
-                yield b"x" * n
-        start_response("200 OK", [("Content-Length", str(size))])
-        return chunks()
     else:
-        body = b"ok"
+        return h2_apps.app(environ, start_response)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 

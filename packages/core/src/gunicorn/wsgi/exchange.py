@@ -403,18 +403,9 @@ class ExchangeRunner:
                 if pre_request is not None:
                     pre_request(self.worker, info)
                 result = self.app(environ, exchange.start_response)
-                try:
-                    rest = exchange.send_result(result)
-                finally:
-                    if rest is None:
-                        close = getattr(result, "close", None)
-                        if close is not None:
-                            close()
+                rest = self._body(exchange, result, None)
             except Exception as exc:  # noqa: BLE001 - an application bug must never take the worker down
                 self._failed(exchange, exc)
-            else:
-                if rest is None and (exchange.body_dropped or exchange.truncated):
-                    self._report(exchange)
         finally:
             if rest is None:
                 stream.finished()
@@ -431,18 +422,9 @@ class ExchangeRunner:
         rest: Iterator[bytes] | None = None
         try:
             try:
-                try:
-                    rest = exchange.send_chunks(paused.chunks)
-                finally:
-                    if rest is None:
-                        close = getattr(paused.result, "close", None)
-                        if close is not None:
-                            close()
+                rest = self._body(exchange, paused.result, paused.chunks)
             except Exception as exc:  # noqa: BLE001 - an application bug must never take the worker down
                 self._failed(exchange, exc)
-            else:
-                if rest is None and (exchange.body_dropped or exchange.truncated):
-                    self._report(exchange)
         finally:
             if rest is None:
                 exchange.stream.finished()
@@ -452,6 +434,23 @@ class ExchangeRunner:
                 getattr(self.log, "access_log_enabled", True):
             self._log(exchange, paused.info, paused.environ, paused.start)
         return None
+
+    def _body(self, exchange: Exchange, result: Any,
+              chunks: Iterator[bytes] | None) -> Iterator[bytes] | None:
+        """Send the application's ``result`` (or go on with its paused ``chunks``); close it
+        unless the stream paused it. Returns the chunks left when paused, else None."""
+        rest: Iterator[bytes] | None = None
+        try:
+            rest = exchange.send_result(result) if chunks is None else \
+                exchange.send_chunks(chunks)
+        finally:
+            if rest is None:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        if rest is None and (exchange.body_dropped or exchange.truncated):
+            self._report(exchange)
+        return rest
 
     def _failed(self, exchange: Exchange, exc: Exception) -> None:
         """The application (or its body) raised ``exc``; called in its except clause."""
