@@ -214,9 +214,13 @@ class Exchange:
         self._started = self._held = True
         return self.write
 
-    def write(self, data: bytes) -> bool | None:
-        """The legacy ``write()`` callable; also used for each chunk of the iterable (True:
-        the stream kept part of it for later, see :meth:`ExchangeStream.send`)."""
+    def write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable."""
+        self._write(data)
+
+    def _write(self, data: bytes) -> bool | None:
+        """One chunk of the body; True: the stream kept part of it for later (see
+        :meth:`ExchangeStream.send`)."""
         if not self._started:
             raise ResponseNotStarted("write() before start_response()")
         if type(data) is not bytes:
@@ -261,7 +265,7 @@ class Exchange:
     def send_chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes] | None:
         """Send the chunks of an iterable body, then end it; return ``chunks`` instead, not
         exhausted, as soon as the stream kept output for later (resume with this method)."""
-        write = self.write
+        write = self._write
         for chunk in chunks:
             if write(chunk):
                 return chunks
