@@ -217,6 +217,7 @@ class Session:
         if upgrade is None:
             return []
         self._add_stream(1)
+        self.metrics.streams.inc()
         return [RequestReady(1, upgrade, True)]
 
     # -- input --------------------------------------------------------------------------------
@@ -248,8 +249,9 @@ class Session:
     def _end_batch(self, out: list[Event]) -> list[Event]:
         """Forget the streams this batch opened; drop the events of those it also reset, so
         no application is ever started for them."""
-        self._fresh.clear()
         dropped = self._dropped
+        self.metrics.streams.inc(len(self._fresh) - len(dropped))
+        self._fresh.clear()
         if not dropped:
             return out
         kept = [ev for ev in out if getattr(ev, "stream_id", 0) not in dropped]
@@ -295,7 +297,6 @@ class Session:
             return False
         stream = self._add_stream(sid)
         self._fresh.add(sid)
-        self.metrics.streams.inc()
         ended = stream.ended_remote = ev.stream_ended is not None
         prio = ev.priority_updated
         if prio is not None:
