@@ -35,19 +35,25 @@ def live_sessions():
     return sum(1 for obj in gc.get_objects() if isinstance(obj, H2Connection))
 
 
+def report(path):
+    """The body of a counter endpoint, or None for other paths."""
+    if path == "/hits":
+        return str(COUNTER.hits).encode()
+    if path == "/sessions":
+        return str(live_sessions()).encode()
+    return None
+
+
 def wsgi(environ, start_response):
     path = environ["PATH_INFO"]
-    query = environ.get("QUERY_STRING", "")
     if path == "/work":
         COUNTER.hit()
-        time.sleep(float(query or 0))
+        time.sleep(float(environ.get("QUERY_STRING") or 0))
         body = b"done"
-    elif path == "/hits":
-        body = str(COUNTER.hits).encode()
-    elif path == "/sessions":
-        body = str(live_sessions()).encode()
     else:
-        return h2_apps.app(environ, start_response)
+        body = report(path)
+        if body is None:
+            return h2_apps.app(environ, start_response)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -62,17 +68,12 @@ async def asgi(scope, receive, send):
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     path = scope["path"]
-    query = scope["query_string"].decode()
     if path == "/work":
         COUNTER.hit()
-        await asyncio.sleep(float(query or 0))
+        await asyncio.sleep(float(scope["query_string"].decode() or 0))
         body = b"done"
-    elif path == "/hits":
-        body = str(COUNTER.hits).encode()
-    elif path == "/sessions":
-        body = str(live_sessions()).encode()
     else:
-        body = b"ok"
+        body = report(path) or b"ok"
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": body})
