@@ -124,7 +124,7 @@ class H2Protocol(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         pass  # started by AsyncioEntry on a transport that is already connected
 
     def data_received(self, data: bytes) -> None:

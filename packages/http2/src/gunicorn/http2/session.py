@@ -198,14 +198,15 @@ class Session:
         conn = self._h2
         conn.local_settings = CeilingSettings(client=False, initial_values=initial)
         if cfg.max_header_list_size == 0:
-            conn.decoder.max_header_list_size = None  # 0 = unlimited, not "nothing fits"
+            # 0 = unlimited, not "nothing fits" (hpack reads None as no limit).
+            conn.decoder.max_header_list_size = None  # type: ignore[assignment]
         if upgrade is None:
             conn.initiate_connection()
         else:
             conn.initiate_upgrade_connection(settings_header)
         # Window and frame size wait for the peer's ACK before they bind it (h2 keeps them
         # pending), so a smaller window is never enforced on bytes sent before the peer knew.
-        changes = {}
+        changes: dict[h2.settings.SettingCodes | int, int] = {}
         if cfg.initial_window_size != DEFAULT_WINDOW:
             changes[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = cfg.initial_window_size
         if cfg.max_frame_size != 16384:

@@ -413,11 +413,13 @@ class H2Driver:
 
     def _recv(self) -> bytes | None:
         sock = self.conn.sock
+        data: bytes
         try:
             if self.io_lock is None:
-                return sock.recv(RECV_SIZE)
-            with self.io_lock:
-                return sock.recv(RECV_SIZE)
+                data = sock.recv(RECV_SIZE)
+            else:
+                with self.io_lock:
+                    data = sock.recv(RECV_SIZE)
         except _WOULD_BLOCK:
             return None
         except (ssl.SSLEOFError, ConnectionResetError):
@@ -425,6 +427,7 @@ class H2Driver:
         except OSError as exc:
             self.log.debug("h2 read from %r failed: %s", self.conn.peer, exc)
             return b""
+        return data
 
     def flush(self, blocking: bool) -> None:
         """Write what the session produced. Non-blocking (poller thread): leave the rest for a
