@@ -79,11 +79,12 @@ class SessionConfig:
 
     @classmethod
     def from_config(cls, cfg: Any, options: ParserOptions | None = None,
-                    metrics: H2Metrics = NO_METRICS) -> SessionConfig:
+                    metrics: H2Metrics = NO_METRICS, **fields: Any) -> SessionConfig:
+        """The http2_* settings of ``cfg``; ``fields`` sets the driver-specific rest."""
         return cls(options or ParserOptions.from_config(cfg), cfg.http2_max_concurrent_streams,
                    cfg.http2_initial_window_size, cfg.http2_max_frame_size,
                    cfg.http2_max_header_list_size, cfg.http2_max_request_body,
-                   cfg.http2_max_reset_rate, metrics)
+                   cfg.http2_max_reset_rate, metrics, **fields)
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class Session:
             conn.increment_flow_control_window(cfg.initial_window_size - DEFAULT_WINDOW)
         if upgrade is None:
             return []
-        self._add_stream(1)
+        self._add_stream(1, cfg.max_request_body)
         self.metrics.streams.inc()
         return [RequestReady(1, upgrade, True)]
 
@@ -259,8 +260,8 @@ class Session:
         dropped.clear()
         return kept
 
-    def _add_stream(self, sid: int) -> _Stream:
-        stream = self._streams[sid] = _Stream(self.config.max_request_body)
+    def _add_stream(self, sid: int, body_cap: int) -> _Stream:
+        stream = self._streams[sid] = _Stream(body_cap)
         self.metrics.active.inc()
         return stream
 
@@ -296,7 +297,7 @@ class Session:
         if cfg.max_request_body and (req.content_length or 0) > cfg.max_request_body:
             self._answer(sid, 413, "Content Too Large")
             return False
-        stream = self._add_stream(sid)
+        stream = self._add_stream(sid, cfg.max_request_body)
         self._fresh.add(sid)
         ended = stream.ended_remote = ev.stream_ended is not None
         prio = ev.priority_updated
