@@ -202,12 +202,16 @@ def test_preface_trickled_byte_by_byte(srv):
 
 
 def read_frames(sock, until, timeout=8.0):
-    """Raw frames (no client state machine, which stops at GOAWAY) until ``until(frames)``."""
+    """Raw frames (no client state machine, which stops at GOAWAY) until ``until(frames)``,
+    the peer closes or resets, or ``timeout`` passes."""
     frames, buf = [], b""
     deadline = time.monotonic() + timeout
     while not until(frames):
         sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        data = sock.recv(65536)
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
         if not data:
             break
         buf += data

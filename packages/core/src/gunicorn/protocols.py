@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gunicorn.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
     from gunicorn.http.dates import DateCache
     from gunicorn.http.events import Request
     from gunicorn.http.options import ParserOptions
@@ -106,7 +107,7 @@ class ThreadedHandler(Protocol):
     HTTP policy; ``dates`` formats the Date field.
     """
 
-    cfg: Any
+    cfg: CoreSettings
     log: Any
     runner: ExchangeRunner
     options: ParserOptions
@@ -213,9 +214,12 @@ class ProtocolSet:
             offered[proto.name] = proto
         # Configured order is preference order, for ALPN as for everything else.
         self.protocols = [offered[name] for name in wanted if name in offered]
-        self.alpn = [HTTP11_ALPN if name == H1 else offered[name].alpn_id
-                     for name in wanted
-                     if name == H1 or (name in offered and offered[name].alpn_id)]
+        self.alpn: list[str] = []
+        for name in wanted:
+            alpn_id = HTTP11_ALPN if name == H1 else (
+                offered[name].alpn_id if name in offered else None)
+            if alpn_id:
+                self.alpn.append(alpn_id)
         self.by_alpn = {p.alpn_id: p for p in self.protocols if p.alpn_id}
         self.prefaces = [(p.preface, p) for p in self.protocols if p.preface]
         self.by_upgrade = {p.upgrade_token.lower(): p for p in self.protocols if p.upgrade_token}
@@ -301,7 +305,7 @@ def hand_over(transport: Any, proto: ConnectionProtocol, host: Any, handoff: Han
     transport.set_protocol(proto.asyncio(host, transport, handoff))
 
 
-def provided(cfg: Any, plugins: PluginManager) -> list[ConnectionProtocol]:
+def provided(cfg: CoreSettings, plugins: PluginManager) -> list[ConnectionProtocol]:
     """Every protocol the loaded plugins provide under ``cfg``."""
     found = []
     for proto in plugins.protocols(cfg):
@@ -312,7 +316,7 @@ def provided(cfg: Any, plugins: PluginManager) -> list[ConnectionProtocol]:
     return found
 
 
-def check_config(cfg: Any, plugins: PluginManager) -> None:
+def check_config(cfg: CoreSettings, plugins: PluginManager) -> None:
     """Stop before forking when ``http_protocols`` names a protocol nobody provides.
 
     Raises ConfigError naming ``http_protocols`` and the package to install.
@@ -326,11 +330,15 @@ def check_config(cfg: Any, plugins: PluginManager) -> None:
                               f"{token} needs a plugin that provides it{hint}")
 
 
-def load(cfg: Any) -> list[ConnectionProtocol]:
-    """The protocols available in a worker process (plugins loaded again from entry points,
-    honouring ``disable_plugin``; the arbiter does not hand its plugin manager to workers)."""
+def load(cfg: CoreSettings, plugins: PluginManager | None = None) -> list[ConnectionProtocol]:
+    """The protocols available in a worker process: from ``plugins``, the master's plugin
+    manager (the same plugin objects, so state their earlier hooks kept, such as metric
+    families, is there), else plugins loaded again from entry points, honouring
+    ``disable_plugin`` (a worker made without an arbiter)."""
     if list(cfg.http_protocols) == [H1]:
         return []  # the common case costs no entry-point scan
-    from gunicorn.plugins import PluginManager
+    if plugins is None:
+        from gunicorn.plugins import PluginManager
 
-    return provided(cfg, PluginManager.from_entry_points(cfg.disable_plugin or ()))
+        plugins = PluginManager.from_entry_points(cfg.disable_plugin or ())
+    return provided(cfg, plugins)

@@ -49,6 +49,7 @@ class WorkerPool:
     cfg: CoreSettings
     log: Any
     app: Any
+    plugins: Any
     pid: int
     listeners: list[Any]
     workers: dict[int, Any]
@@ -159,6 +160,9 @@ class WorkerPool:
             self.sidecars.close_in_child()
             self.metrics.close_in_child()
             worker.pid = os.getpid()
+            # The plugins the master loaded (their hooks already ran here: metrics families
+            # they keep must be the ones the worker records into).
+            worker.plugins = self.plugins
             # Logged by the worker itself, so the line carries the worker's pid.
             self.log.info("Booting worker with pid: %s", worker.pid)
             util.set_process_title(f"worker [{self.proc_name}]")

@@ -93,7 +93,7 @@ class HTTPConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         self.made = True
         self.transport = self.flow.transport = transport
         ctx = self.ctx
@@ -294,7 +294,7 @@ class HTTPConnection(asyncio.Protocol):
         except RequestError:
             event = NEED_DATA
         if type(event) is Request:
-            self._start_cycle(event)  # type: ignore[arg-type]
+            self._start_cycle(event)
         else:
             self._close()
 

@@ -45,7 +45,7 @@ class ConnectionStart(asyncio.Protocol):
         self._buf = b""
         self._timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         self.made = True
         self.transport = transport
         ctx = self.ctx

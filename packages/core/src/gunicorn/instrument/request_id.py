@@ -98,9 +98,9 @@ class RequestIds:
         return self.pick(inbound, peer)
 
 
-def response_header(cfg: Any) -> str | None:
+def response_header(cfg: CoreSettings) -> str | None:
     """The response header the id is echoed in (``request_id_response_header``), or None."""
-    return (getattr(cfg, "request_id_response_header", "") or "").strip() or None
+    return cfg.request_id_response_header.strip() or None
 
 
 def with_header(headers: list[tuple[str, str]], name: str, value: str | None

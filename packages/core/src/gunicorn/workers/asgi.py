@@ -136,7 +136,8 @@ class ASGIWorker(Worker):
         self._stop = loop.create_future()
         self.max_conns = max(int(cfg.worker_connections), 1)
         if cfg.protocol == "http":
-            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "asyncio")
+            offered = protocols.ProtocolSet(cfg.http_protocols,
+                                            protocols.load(cfg, self.plugins), "asyncio")
             ctx.protocols = offered if offered else None
             self._pace = ctx.protocols is not None
         if cfg.is_ssl:

@@ -104,6 +104,7 @@ class Worker:
         self.aborted = False
         self.wsgi: Any = None
         self.reloader: Any = None
+        self.plugins: Any = None  # the master's PluginManager, set in the child before boot
         self.tmp = Heartbeat(cfg)
         # Monotonic time of creation, in the master just before the fork (its uptime).
         self.spawned_at = time.monotonic()

@@ -149,14 +149,15 @@ class GeventWorker(Worker):
 
     def run(self) -> None:
         cfg = self.cfg
-        timeout = getattr(cfg, "timeout", 0) or 0
+        timeout = cfg.timeout
         io_timeout = float(timeout) if timeout > 0 else None
         self.keepalive = float(cfg.keepalive)
         self.head_timeout = float(cfg.header_timeout)
         self.write_timeout = float(cfg.write_timeout) or io_timeout
         offered = None
-        if getattr(cfg, "protocol", "http") == "http":
-            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
+        if cfg.protocol == "http":
+            offered = protocols.ProtocolSet(cfg.http_protocols,
+                                            protocols.load(cfg, self.plugins), "threaded")
         self.handler = RequestHandler(self, multithread=True, keepalive=self.keepalive > 0,
                                       io_timeout=io_timeout, protocols=offered, host=self)
         self.pool = Pool(max(int(cfg.worker_connections), 1))
@@ -164,7 +165,7 @@ class GeventWorker(Worker):
         self.drivers: dict[Connection, protocols.ConnectionDriver] = {}
         self.idle = _Waits()  # connections between requests (or in a request head)
         self.readers = _Waits()  # connections adopted by a driver
-        self.max_accept = 1 if int(getattr(cfg, "workers", 1) or 1) > 1 else MAX_ACCEPT
+        self.max_accept = 1 if cfg.workers > 1 else MAX_ACCEPT
         acceptors = []
         for listener in self.sockets:
             listener.sock.setblocking(False)
@@ -338,7 +339,7 @@ class GeventWorker(Worker):
         """Graceful stop: in-flight requests finish within ``graceful_timeout``; idle
         connections are closed after ``DRAIN_IDLE_GRACE``; drivers send GOAWAY."""
         now = time.monotonic()
-        deadline = now + float(getattr(self.cfg, "graceful_timeout", 30) or 0)
+        deadline = now + float(self.cfg.graceful_timeout)
         grace = now + DRAIN_IDLE_GRACE
         for driver in list(self.drivers.values()):
             self._guarded(driver.shutdown)  # in-flight streams finish, new ones are refused

@@ -85,7 +85,7 @@ class ThreadWorker(Worker):
 
     def run(self) -> None:
         cfg = self.cfg
-        timeout = getattr(cfg, "timeout", 0) or 0
+        timeout = cfg.timeout
         io_timeout = float(timeout) if timeout > 0 else None
         self.keepalive = float(cfg.keepalive)
         self.head_timeout = float(cfg.header_timeout)
@@ -94,8 +94,9 @@ class ThreadWorker(Worker):
         # gunicorn_keepalive_connections: parked between requests (a no-op when metrics are off).
         self.keepalive_count = worker_gauges(self.log).keepalive()
         offered = None
-        if getattr(cfg, "protocol", "http") == "http":
-            offered = protocols.ProtocolSet(cfg.http_protocols, protocols.load(cfg), "threaded")
+        if cfg.protocol == "http":
+            offered = protocols.ProtocolSet(cfg.http_protocols,
+                                            protocols.load(cfg, self.plugins), "threaded")
         # fds of protocol-driven connections (HTTP/2) -> their driver; fds never served yet.
         self.drivers: dict[int, protocols.ConnectionDriver] = {}
         self.fresh: set[int] = set()
@@ -116,7 +117,7 @@ class ThreadWorker(Worker):
         self.accepting = False
         # busy[i]: pool thread i is running a job. saturated: every thread was busy when a
         # client knocked, so the listeners left the poller until a thread frees.
-        nthreads = max(int(getattr(cfg, "threads", 1) or 1), 1)
+        nthreads = max(cfg.threads, 1)
         self.busy = [False] * nthreads
         self.saturated = False
         self._set_accepting(True)
@@ -347,12 +348,12 @@ class ThreadWorker(Worker):
         with self.lock:
             self._set_accepting(False)
         now = time.monotonic()
-        deadline = now + float(getattr(self.cfg, "graceful_timeout", 30) or 0)
-        for conn in list(self.conns.values()):
-            if conn.deadline and not conn.out:  # a response still being written may finish
-                conn.deadline = min(conn.deadline, now + DRAIN_IDLE_GRACE)
-        for driver in list(self.drivers.values()):
-            driver.shutdown()  # GOAWAY: in-flight streams finish, new ones are refused
+        deadline = now + float(self.cfg.graceful_timeout)
+        for parked in list(self.conns.values()):
+            if parked.deadline and not parked.out:  # a response still being written may finish
+                parked.deadline = min(parked.deadline, now + DRAIN_IDLE_GRACE)
+        for adopted in list(self.drivers.values()):
+            adopted.shutdown()  # GOAWAY: in-flight streams finish, new ones are refused
         conns, jobs, wakeup, drivers = self.conns, self.jobs, self.wakeup_fd, self.drivers
         next_tick = now + SWEEP_INTERVAL
         while True:
@@ -398,6 +399,9 @@ class ThreadWorker(Worker):
                     job()  # type: ignore[operator]  # a protocol driver's job
                 except Exception:  # noqa: BLE001 - a driver job bug must not kill a pool thread
                     self.log.exception("Unexpected error in a connection driver job")
+            # An idle thread must not keep its last job (and what it refers to, such as a
+            # closed HTTP/2 connection) alive until the next one arrives.
+            job = None
             busy[index] = False
             if self.saturated:
                 self._unsaturate()

@@ -71,7 +71,8 @@ class RequestHandler:
         # None for the sync worker, which offers HTTP/1.1 only, in ALPN too.
         self.protocols = protocols if protocols else None
         self.host = host
-        self.ssl_context = (tls.ssl_context(cfg, protocols.alpn if self.protocols else None)
+        self.ssl_context = (tls.ssl_context(cfg, self.protocols.alpn
+                                            if self.protocols is not None else None)
                             if cfg.is_ssl else None)
         self.sendfile = bool(cfg.sendfile)
         self.dates = DateCache()  # races between threads are benign: both values are "now"
@@ -126,8 +127,8 @@ class RequestHandler:
             if req is None:
                 conn.close()
                 return Outcome.CLOSED
-            if req is Outcome.PARK:
-                return Outcome.PARK
+            if isinstance(req, Outcome):  # PARK: no request under way
+                return req
             if req.upgrade is not None and self.protocols is not None \
                     and self._switch_upgrade(conn, req):
                 return Outcome.DETACHED

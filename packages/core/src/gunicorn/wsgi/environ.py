@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.errors import GunicornError
@@ -24,6 +24,9 @@ from gunicorn.instrument.request_id import ENVIRON_KEY as REQUEST_ID_KEY
 from gunicorn.instrument.request_id import RequestIds
 from gunicorn.version import SERVER_SOFTWARE
 from gunicorn.wsgi.filewrapper import FileWrapper
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 # Header names with no HTTP_ prefix in the environ (PEP 3333 / CGI 1.1 §4.1).
 _UNPREFIXED = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
@@ -67,7 +70,7 @@ class EnvironBuilder:
     :class:`~gunicorn.wsgi.errorlog.ErrorLogStream`; default ``sys.stderr``).
     """
 
-    def __init__(self, cfg: Any, *, multithread: bool, errors: Any = None) -> None:
+    def __init__(self, cfg: CoreSettings, *, multithread: bool, errors: Any = None) -> None:
         self.script_name = os.environ.get("SCRIPT_NAME", "")
         self.base: dict[str, Any] = {
             "wsgi.version": (1, 0),

@@ -38,7 +38,7 @@ class ErrorLogStream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, s: str | bytes) -> int:  # type: ignore[override]
+    def write(self, s: str | bytes) -> int:
         text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else str(s)
         if not text:
             return 0

@@ -11,6 +11,8 @@ differs, behind the :class:`ExchangeStream` protocol::
                  ─> the body (a list in one send, an iterable chunk by chunk, sendfile) ─> close()
                  errors: a bare 4xx/500 page if nothing was sent, else the response is aborted
                  ─> stream.finished() ─> access log + post_request
+               (or a PausedExchange: the stream keeps output its peer cannot take yet;
+                paused.resume() goes on with the iterable once it can, on any thread)
 
 The response rules live here, once, in :class:`Exchange`:
 
@@ -25,7 +27,11 @@ The response rules live here, once, in :class:`Exchange`:
 * ``write()`` or returning before ``start_response`` raises :class:`ResponseNotStarted`;
 * ``wsgi.early_hints`` sends a 103 before the final head, and nothing once it is out;
 * a :class:`~gunicorn.wsgi.filewrapper.FileWrapper` of a real file goes through ``sendfile``
-  when the stream can and the length is known.
+  when the stream can and the length is known;
+* a stream whose ``send`` returns True kept output its peer cannot take yet (HTTP/2 flow
+  control): chunks of an iterable body are then no longer pulled, and ``runner.run`` returns a
+  :class:`PausedExchange` that the driver resumes when the stream can take more, so no thread
+  waits for a slow peer between chunks.
 
 Framing is the stream's: HTTP/1.1 bytes (:class:`gunicorn.wsgi.response.HTTP1Stream`) or
 HTTP/2 frames (``gunicorn.http2.wsgi``). :class:`RequestInfo` is the ``req`` that the
@@ -36,9 +42,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gunicorn.glogging import records_every_request
 from gunicorn.hooks import call_user_hook
@@ -51,6 +57,9 @@ from gunicorn.instrument.request_id import response_header, with_header
 from gunicorn.wsgi.environ import EnvironBuilder, PathOutsideScriptName
 from gunicorn.wsgi.filewrapper import FileWrapper
 from gunicorn.wsgi.input import WSGIInput
+
+if TYPE_CHECKING:
+    from gunicorn.config.typed import CoreSettings
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Fields = list[tuple[str, str]]
@@ -111,8 +120,13 @@ class ExchangeStream(Protocol):
         """
         ...
 
-    def send(self, data: bytes, end: bool) -> None:
-        """Send the held head (if not sent yet) and ``data``; ``end``: the body is complete."""
+    def send(self, data: bytes, end: bool) -> bool | None:
+        """Send the held head (if not sent yet) and ``data``; ``end``: the body is complete.
+
+        Returns True when part of it was kept for later because the peer cannot take it yet
+        (the stream sends it on its own once it can): the exchange then pulls no more chunks
+        from an iterable body until resumed. None or False: all of it is on its way.
+        """
         ...
 
     def send_informational(self, status: str, headers: Fields) -> None:
@@ -213,13 +227,19 @@ class Exchange:
         return self.write
 
     def write(self, data: bytes) -> None:
-        """The legacy ``write()`` callable; also used for each chunk of the iterable."""
+        """The legacy ``write()`` callable."""
+        self._write(data)
+
+    def _write(self, data: bytes) -> bool | None:
+        """One chunk of the body; True: the stream kept part of it for later (see
+        :meth:`ExchangeStream.send`)."""
         if not self._started:
             raise ResponseNotStarted("write() before start_response()")
         if type(data) is not bytes:
             data = _as_bytes(data)
         if data:
-            self._send(data, False)
+            return self._send(data, False)
+        return None
 
     def send_early_hints(self, headers: Fields) -> None:
         """``wsgi.early_hints``: a 103 before the final response (RFC 8297), never after."""
@@ -234,11 +254,13 @@ class Exchange:
 
     # -- sending the iterable -------------------------------------------------------------------
 
-    def send_result(self, result: Iterable[bytes]) -> None:
+    def send_result(self, result: Iterable[bytes]) -> Iterator[bytes] | None:
         """Send everything the application returned, then end the body.
 
         A list goes in one ``send`` together with the head; a FileWrapper through sendfile if
         it can; any other iterable chunk by chunk. Closing ``result`` is the caller's job.
+        Returns None when the body is complete, or the iterator to go on with
+        (:meth:`send_chunks`) when the stream asked to pause.
         """
         if type(result) is list:
             if not self._started:
@@ -247,12 +269,20 @@ class Exchange:
             if type(body) is not bytes:
                 body = _as_bytes(body)
             self._send(body, True)
-            return
+            return None
         if type(result) is FileWrapper and self._sendfile(result):
-            return
-        for chunk in result:
-            self.write(chunk)
+            return None
+        return self.send_chunks(iter(result))
+
+    def send_chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes] | None:
+        """Send the chunks of an iterable body, then end it; return ``chunks`` instead, not
+        exhausted, as soon as the stream kept output for later (resume with this method)."""
+        write = self._write
+        for chunk in chunks:
+            if write(chunk):
+                return chunks
         self.finish()
+        return None
 
     def finish(self) -> None:
         """End the body (the head goes out now if no chunk took it)."""
@@ -260,7 +290,7 @@ class Exchange:
             raise ResponseNotStarted("the application returned without calling start_response")
         self._send(b"", True)
 
-    def _send(self, data: bytes, end: bool) -> None:
+    def _send(self, data: bytes, end: bool) -> bool | None:
         if data:
             if self._no_body:
                 self.body_dropped = True
@@ -269,7 +299,7 @@ class Exchange:
                 data = data[:self._length - self.sent]
         held = self._held
         if not data and not end and not held:
-            return
+            return None
         self._held = False
         self.sent += len(data)
         stream = self.stream
@@ -280,13 +310,13 @@ class Exchange:
                 if data or held:
                     stream.send(data, False)
                 stream.abort()
-                return
+                return None
             if self._trailers is not None:
                 if data or held:
                     stream.send(data, False)
                 stream.end(self._trailers)
-                return
-        stream.send(data, end)
+                return None
+        return stream.send(data, end)
 
     def _sendfile(self, wrapper: FileWrapper) -> bool:
         """Send a file with ``os.sendfile``; False when the generic path must be used."""
@@ -364,19 +394,24 @@ class ExchangeRunner:
         return bool(worker.alive)
 
     def run(self, exchange: Exchange, base_environ: dict[str, Any],
-            extra: dict[str, Any] | None = None) -> None:
+            extra: dict[str, Any] | None = None) -> PausedExchange | None:
         """Serve ``exchange``: environ (``base_environ`` of the connection, then ``extra``),
         pre_request, the application, its body, its ``close()``; then the access log and
-        post_request. Only BaseExceptions (SystemExit from a QUIT) propagate."""
+        post_request. Only BaseExceptions (SystemExit from a QUIT) propagate.
+
+        Returns None, or a :class:`PausedExchange` when the stream asked to pause an iterable
+        body (:meth:`ExchangeStream.send` returned True): the rest (the body, ``close()``,
+        ``finished()``, the log) happens in its ``resume()``.
+        """
         stream = exchange.stream
         request = exchange.request
-        log = self.log
-        logs = (self.post_request is not None or self.custom_access
-                or getattr(log, "access_log_enabled", True))
+        logs = self._logs()
         pre_request = self.pre_request
         info = RequestInfo(request, stream.peer) if logs or pre_request is not None else None
         environ: dict[str, Any] = {}
         start = time.perf_counter()
+        result: Any = None
+        rest: Iterator[bytes] | None = None
         in_flight = self.in_flight
         in_flight.inc()
         try:
@@ -392,35 +427,90 @@ class ExchangeRunner:
                 if pre_request is not None:
                     pre_request(self.worker, info)
                 result = self.app(environ, exchange.start_response)
-                try:
-                    exchange.send_result(result)
-                finally:
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        close()
-            except ClientGone as exc:
-                log.debug("client %r went away: %s", stream.peer, exc)
-                stream.abort()
-            except (HTTPError, PathOutsideScriptName) as exc:
-                # A bad body met while the app read wsgi.input, an unframeable response header,
-                # or a path outside SCRIPT_NAME.
-                log.error("error handling %s %s: %s", request.method, request.uri, exc)
-                exchange.fail(exc.status, exc.reason)
-            except Exception:  # noqa: BLE001 - an application bug must never take the worker down
-                log.exception("Error handling request %s", request.uri)
-                exchange.fail(500, "Internal Server Error")
-            else:
-                if exchange.body_dropped:
-                    log.debug("%s %s: body of a %s response not sent (none allowed)",
-                              request.method, request.uri, exchange.status_code)
-                if exchange.truncated:
-                    log.error("%s %s: body shorter than its Content-Length",
-                              request.method, request.uri)
+                rest = self._body(exchange, result, None)
+            except Exception as exc:  # noqa: BLE001 - an application bug must never take the worker down
+                self._failed(exchange, exc)
         finally:
-            in_flight.dec()
-            stream.finished()
-        if not logs:
-            return
+            if rest is None:
+                in_flight.dec()
+                stream.finished()
+        if rest is not None:
+            return PausedExchange(self, exchange, result, rest, environ, info, start)
+        if logs:
+            self._log(exchange, info, environ, start)
+        return None
+
+    def resume(self, paused: PausedExchange) -> PausedExchange | None:
+        """Go on with a paused exchange (see :meth:`run`); returns it again if it paused
+        again, else None (the exchange is over)."""
+        exchange = paused.exchange
+        rest: Iterator[bytes] | None = None
+        try:
+            try:
+                rest = self._body(exchange, paused.result, paused.chunks)
+            except Exception as exc:  # noqa: BLE001 - an application bug must never take the worker down
+                self._failed(exchange, exc)
+        finally:
+            if rest is None:
+                self.in_flight.dec()
+                exchange.stream.finished()
+        if rest is not None:
+            return paused
+        if self._logs():
+            self._log(exchange, paused.info, paused.environ, paused.start)
+        return None
+
+    def _logs(self) -> bool:
+        """Is there anything to do for a finished request (access log, post_request)?"""
+        return (self.post_request is not None or self.custom_access
+                or getattr(self.log, "access_log_enabled", True))
+
+    def _body(self, exchange: Exchange, result: Any,
+              chunks: Iterator[bytes] | None) -> Iterator[bytes] | None:
+        """Send the application's ``result`` (or go on with its paused ``chunks``); close it
+        unless the stream paused it. Returns the chunks left when paused, else None."""
+        rest: Iterator[bytes] | None = None
+        try:
+            rest = exchange.send_result(result) if chunks is None else \
+                exchange.send_chunks(chunks)
+        finally:
+            if rest is None:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        if rest is None and (exchange.body_dropped or exchange.truncated):
+            self._report(exchange)
+        return rest
+
+    def _failed(self, exchange: Exchange, exc: Exception) -> None:
+        """The application (or its body) raised ``exc``; called in its except clause."""
+        stream = exchange.stream
+        request = exchange.request
+        log = self.log
+        if isinstance(exc, ClientGone):
+            log.debug("client %r went away: %s", stream.peer, exc)
+            stream.abort()
+        elif isinstance(exc, (HTTPError, PathOutsideScriptName)):
+            # A bad body met while the app read wsgi.input, an unframeable response header,
+            # or a path outside SCRIPT_NAME.
+            log.error("error handling %s %s: %s", request.method, request.uri, exc)
+            exchange.fail(exc.status, exc.reason)
+        else:
+            log.exception("Error handling request %s", request.uri)
+            exchange.fail(500, "Internal Server Error")
+
+    def _report(self, exchange: Exchange) -> None:
+        request = exchange.request
+        if exchange.body_dropped:
+            self.log.debug("%s %s: body of a %s response not sent (none allowed)",
+                           request.method, request.uri, exchange.status_code)
+        if exchange.truncated:
+            self.log.error("%s %s: body shorter than its Content-Length",
+                           request.method, request.uri)
+
+    def _log(self, exchange: Exchange, info: RequestInfo | None, environ: dict[str, Any],
+             start: float) -> None:
+        log = self.log
         # logger_class and post_request may be user code: a failure must not break the stream.
         elapsed = time.perf_counter() - start
         call_user_hook(log, "access log", log.access, exchange, info, environ, elapsed)
@@ -429,7 +519,32 @@ class ExchangeRunner:
                            environ, exchange)
 
 
-def is_default_setting(cfg: Any, name: str) -> bool:
+class PausedExchange:
+    """An exchange whose iterable body was paused by its stream (see ExchangeRunner.run).
+
+    ``resume()`` goes on with it on any thread; it returns the same object when the stream
+    paused it again, None once the exchange is over. A paused exchange must be resumed even
+    when its peer is gone, so that the iterable is closed and the exchange logged.
+    """
+
+    __slots__ = ("runner", "exchange", "result", "chunks", "environ", "info", "start")
+
+    def __init__(self, runner: ExchangeRunner, exchange: Exchange, result: Any,
+                 chunks: Iterator[bytes], environ: dict[str, Any], info: RequestInfo | None,
+                 start: float) -> None:
+        self.runner = runner
+        self.exchange = exchange
+        self.result = result
+        self.chunks = chunks
+        self.environ = environ
+        self.info = info
+        self.start = start
+
+    def resume(self) -> PausedExchange | None:
+        return self.runner.resume(self)
+
+
+def is_default_setting(cfg: CoreSettings, name: str) -> bool:
     """Is setting ``name`` of ``cfg`` still its registry default (a hook that does nothing)?"""
     try:
         return getattr(cfg, name) is cfg.registry.get(name).default

@@ -33,7 +33,7 @@ class FileWrapper:
 
     def __getitem__(self, key: int) -> bytes:
         # The pre-iterator protocol some old WSGI code still relies on.
-        data = self.filelike.read(self.blksize)
+        data: bytes = self.filelike.read(self.blksize)
         if data:
             return data
         raise IndexError
@@ -42,7 +42,7 @@ class FileWrapper:
         return self
 
     def __next__(self) -> bytes:
-        data = self.filelike.read(self.blksize)
+        data: bytes = self.filelike.read(self.blksize)
         if data:
             return data
         raise StopIteration

@@ -42,6 +42,7 @@ from gunicorn.asgi.scope import socket_address
 from gunicorn.hooks import call_user_hook
 from gunicorn.http2.asgi import Stream
 from gunicorn.http2.errors import StreamClosed
+from gunicorn.http2.metrics import NO_METRICS, H2Metrics
 from gunicorn.http2.request import SWITCHING, upgraded_request
 from gunicorn.http2.session import (
     BodyChunk,
@@ -67,17 +68,15 @@ class AsyncioEntry:
     """``ConnectionProtocol.asyncio``: ``entry(ctx, transport, handoff)`` starts serving a
     connection and returns its protocol. Holds the per-worker session settings."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: H2Metrics | None = None) -> None:
         self._config: SessionConfig | None = None
+        self._metrics = metrics or NO_METRICS
 
     def __call__(self, ctx: WorkerContext, transport: Any, handoff: Handoff) -> H2Protocol:
         config = self._config
         if config is None:
-            cfg = ctx.cfg
-            config = self._config = SessionConfig(
-                ctx.options, cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
-                cfg.http2_max_frame_size, cfg.http2_max_header_list_size,
-                cfg.http2_max_request_body, cfg.http2_max_reset_rate,
+            config = self._config = SessionConfig.from_config(
+                ctx.cfg, ctx.options, self._metrics,
                 enable_connect_protocol=websockets_available())
         conn = H2Protocol(ctx, transport, config)
         conn.start(handoff)
@@ -136,7 +135,7 @@ class H2Protocol(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         pass  # started by AsyncioEntry on a transport that is already connected
 
     def data_received(self, data: bytes) -> None:
@@ -154,10 +153,17 @@ class H2Protocol(asyncio.Protocol):
         self.closed = True
         self.deadline = 0.0
         self.session.closed = True
-        for stream in list(self.streams.values()):
+        streams = list(self.streams.values())
+        for stream in streams:
             stream.disconnect()
         self._drain_waiter.release()
         self.ctx.connection_closed(self)
+        # Forget every stream (tasks still running keep their own) and break h2's cycle: the
+        # connection is freed by reference counting, not by a later full collection.
+        self.streams.clear()
+        self._held.clear()
+        self._blocked.clear()
+        self.session.discard()
 
     def pause_writing(self) -> None:
         self.write_paused = True

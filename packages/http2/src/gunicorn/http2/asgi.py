@@ -255,6 +255,11 @@ class Stream(ResponseCycle):
     async def run(self, app: Any, scope: dict[str, Any]) -> None:
         """Run the application for this stream, then free the stream however it ended."""
         try:
+            if self.disconnected:
+                # Reset (or the connection lost) before the task's first step: the
+                # application never sees it.
+                self.conn.ctx.task_finished(self.task)
+                return
             await ResponseCycle.run(self, app, scope)
         finally:
             self.conn.stream_done(self)

@@ -4,7 +4,8 @@ It adds the ``http2_*`` settings and provides the ``h2`` connection protocol: AL
 the cleartext preface and the ``h2c`` upgrade token when ``http2_cleartext`` allows them, and
 the drivers for the gthread worker (:mod:`gunicorn.http2.threaded`) and the asgi worker
 (:mod:`gunicorn.http2.aio`). Modules with the protocol machinery are imported only when a
-worker actually serves h2.
+worker actually serves h2. Its metric families (:mod:`gunicorn.http2.metrics`) are declared in
+the master by the ``metrics`` hook and handed to the drivers the workers make.
 """
 
 from __future__ import annotations
@@ -28,17 +29,25 @@ PREFACE_REFUSAL = (b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
                    b"\x00\x00\x00\x00\x00\x00\x00\x01")
 
 
-def _threaded(host: Any, conn: Any, handoff: Handoff) -> None:
-    from gunicorn.http2.threaded import serve
+class _ThreadedEntry:
+    """``ConnectionProtocol.threaded``: imports the threaded driver on the first h2
+    connection."""
 
-    serve(host, conn, handoff)
+    def __init__(self, metrics: Any) -> None:
+        self._metrics = metrics
+
+    def __call__(self, host: Any, conn: Any, handoff: Handoff) -> None:
+        from gunicorn.http2.threaded import serve
+
+        serve(host, conn, handoff, self._metrics)
 
 
 class _AsyncioEntry:
     """Imports the asyncio driver on the first h2 connection, then delegates to it (one
     instance per worker process: ``protocols(cfg)`` runs in each worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Any) -> None:
+        self._metrics = metrics
         self._entry: Any = None
 
     def __call__(self, ctx: Any, transport: Any, handoff: Handoff) -> Any:
@@ -46,17 +55,27 @@ class _AsyncioEntry:
         if entry is None:
             from gunicorn.http2.aio import AsyncioEntry
 
-            entry = self._entry = AsyncioEntry()
+            entry = self._entry = AsyncioEntry(self._metrics)
         return entry(ctx, transport, handoff)
 
 
 class HTTP2Plugin:
     """Hooks of gunicorn-http2 (see :mod:`gunicorn.plugins` for when the core calls them)."""
 
+    def __init__(self) -> None:
+        self._metrics: Any = None  # H2Metrics once the metrics hook ran (metrics on)
+
     def add_settings(self, registry: Registry) -> None:
         from gunicorn.http2.settings import SETTINGS
 
         registry.add_all(SETTINGS)
+
+    def metrics(self, families: Any) -> None:
+        """Declare the http2 families (gunicorn_http2_*; see docs/metrics.md)."""
+        if families.enabled:
+            from gunicorn.http2.metrics import H2Metrics
+
+            self._metrics = H2Metrics(families)
 
     def protocols(self, cfg: Config) -> list[ConnectionProtocol]:
         mode = cfg.http2_cleartext
@@ -68,6 +87,6 @@ class HTTP2Plugin:
             # RFC 7540 §3.2.1: an h2c upgrade request carries exactly one HTTP2-Settings field.
             upgrade_requires=("HTTP2-SETTINGS",),
             preface_refusal=PREFACE_REFUSAL,
-            threaded=_threaded,
-            asyncio=_AsyncioEntry(),
+            threaded=_ThreadedEntry(self._metrics),
+            asyncio=_AsyncioEntry(self._metrics),
         )]

@@ -12,10 +12,18 @@ the threaded and the asyncio drivers only move bytes and run applications::
 Policy kept here:
 
 * too many streams -> RST_STREAM REFUSED_STREAM for that stream only (RFC 9113 §5.1.2; h2
-  itself would end the whole connection), counting streams until the driver *finishes* them,
-  so resetting a stream does not free its slot while its application still runs;
-* rapid reset (CVE-2023-44487): peer resets and our refusals draw on a token bucket; running
-  dry ends the connection with ENHANCE_YOUR_CALM;
+  itself would end the whole connection). A stream counts until the driver *finishes* it,
+  unless both sides ended it normally (the client then counts it closed too and may open the
+  next one): resetting a stream never frees its slot while its application still runs;
+* a stream reset in the same batch of bytes that opened it is never reported: the driver
+  never starts an application for it (:meth:`receive` looks at the batch as a whole);
+* rapid reset (CVE-2023-44487) and "MadeYouReset" (CVE-2025-8671): every reset draws on one
+  token bucket, the peer's and ours alike (refusals, malformed requests, the STREAM_CLOSED h2
+  answers to frames on a stream the peer had ended); running dry ends the connection with
+  ENHANCE_YOUR_CALM;
+* memory: h2's record of closed streams is bounded (:mod:`gunicorn.http2.limits`), and
+  :meth:`discard` breaks h2's internal reference cycle, so a closed connection is freed by
+  reference counting instead of waiting for a full garbage collection;
 * request bodies: credit (WINDOW_UPDATE) only as the application consumes bytes
   (:meth:`consumed`), unread bytes credited back to the connection when a stream finishes, a
   body cap answered with 413;
@@ -31,10 +39,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -42,14 +49,22 @@ from gunicorn.http.errors import HTTPError
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.options import ParserOptions
 from gunicorn.http2.errors import MalformedRequest, StreamClosed
+from gunicorn.http2.limits import (
+    BoundedConnection,
+    CeilingSettings,
+    ResetBudget,
+    closed_streams_kept,
+)
+from gunicorn.http2.metrics import NO_METRICS, H2Metrics
 from gunicorn.http2.request import map_request
 from gunicorn.version import SERVER_SOFTWARE
 from h2.errors import ErrorCodes
+
+if TYPE_CHECKING:
+    from gunicorn.http2.typed_settings import Http2Settings
 from hyperframe.frame import GoAwayFrame
 
 DEFAULT_WINDOW = 65535
-# h2 enforces its own limit on open streams by ending the connection; ours comes first.
-_H2_STREAM_CEILING = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +78,18 @@ class SessionConfig:
     max_header_list_size: int = 65536
     max_request_body: int = 0
     max_reset_rate: int = 100
+    metrics: H2Metrics = NO_METRICS
     # RFC 8441: announce extended CONNECT (the asgi worker, when it can serve WebSockets).
     enable_connect_protocol: bool = False
 
     @classmethod
-    def from_config(cls, cfg: Any) -> SessionConfig:
-        return cls(ParserOptions.from_config(cfg), cfg.http2_max_concurrent_streams,
+    def from_config(cls, cfg: Http2Settings, options: ParserOptions | None = None,
+                    metrics: H2Metrics = NO_METRICS, **fields: Any) -> SessionConfig:
+        """The http2_* settings of ``cfg``; ``fields`` sets the driver-specific rest."""
+        return cls(options or ParserOptions.from_config(cfg), cfg.http2_max_concurrent_streams,
                    cfg.http2_initial_window_size, cfg.http2_max_frame_size,
                    cfg.http2_max_header_list_size, cfg.http2_max_request_body,
-                   cfg.http2_max_reset_rate)
+                   cfg.http2_max_reset_rate, metrics, **fields)
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -127,16 +145,9 @@ class ConnectionGone:
 Event = RequestReady | BodyChunk | BodyEnd | StreamGone | WindowChanged | ConnectionGone
 
 
-class _Settings(h2.settings.Settings):
-    """Local settings announcing our MAX_CONCURRENT_STREAMS while h2 checks a ceiling."""
-
-    @property  # type: ignore[override]
-    def max_concurrent_streams(self) -> int:
-        return _H2_STREAM_CEILING
-
-
 class _Stream:
-    __slots__ = ("received", "unacked", "head_sent", "ended_local", "ended_remote", "body_cap")
+    __slots__ = ("received", "unacked", "head_sent", "ended_local", "ended_remote", "body_cap",
+                 "complete")
 
     def __init__(self, body_cap: int) -> None:
         self.received = 0     # flow-controlled bytes received (padding included)
@@ -145,6 +156,7 @@ class _Stream:
         self.ended_local = False
         self.ended_remote = False
         self.body_cap = body_cap
+        self.complete = False  # both sides ended it, no reset: it no longer counts as open
 
 
 class Session:
@@ -162,14 +174,19 @@ class Session:
         # Outbound fields are already validated and lower-cased by the drivers (the HTTP/1.1
         # response rules, then gunicorn.http2.fields): h2 checking them again costs ~8 us
         # a response and finds nothing.
-        self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+        self._h2 = BoundedConnection(h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=False,
             normalize_inbound_headers=False, validate_outbound_headers=False,
-            normalize_outbound_headers=False))
+            normalize_outbound_headers=False), closed_streams_kept(config.max_concurrent_streams))
+        self.metrics = config.metrics
         self._streams: dict[int, _Stream] = {}
+        self._complete = 0  # of which complete (not counted against the limit)
+        # Streams opened by the batch receive() is reading, and those of them it already
+        # saw reset (never reported to the driver).
+        self._fresh: set[int] = set()
+        self._dropped: set[int] = set()
         self._pending = b""        # our own frames, ordered before h2's later output
-        self._tokens = float(2 * config.max_reset_rate)
-        self._refill_at = now
+        self._resets = ResetBudget(config.max_reset_rate, now)
         self.going_away = False    # graceful GOAWAY sent: no new streams
         self.closed = False        # nothing more may be sent; flush and close
 
@@ -187,16 +204,17 @@ class Session:
         if cfg.enable_connect_protocol:
             initial[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
         conn = self._h2
-        conn.local_settings = _Settings(client=False, initial_values=initial)
+        conn.local_settings = CeilingSettings(client=False, initial_values=initial)
         if cfg.max_header_list_size == 0:
-            conn.decoder.max_header_list_size = None  # 0 = unlimited, not "nothing fits"
+            # 0 = unlimited, not "nothing fits" (hpack reads None as no limit).
+            conn.decoder.max_header_list_size = None  # type: ignore[assignment]
         if upgrade is None:
             conn.initiate_connection()
         else:
             conn.initiate_upgrade_connection(settings_header)
         # Window and frame size wait for the peer's ACK before they bind it (h2 keeps them
         # pending), so a smaller window is never enforced on bytes sent before the peer knew.
-        changes = {}
+        changes: dict[h2.settings.SettingCodes | int, int] = {}
         if cfg.initial_window_size != DEFAULT_WINDOW:
             changes[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = cfg.initial_window_size
         if cfg.max_frame_size != 16384:
@@ -207,7 +225,8 @@ class Session:
             conn.increment_flow_control_window(cfg.initial_window_size - DEFAULT_WINDOW)
         if upgrade is None:
             return []
-        self._streams[1] = _Stream(cfg.max_request_body)
+        self._add_stream(1, cfg.max_request_body)
+        self.metrics.streams.inc()
         return [RequestReady(1, upgrade, True)]
 
     # -- input --------------------------------------------------------------------------------
@@ -222,6 +241,7 @@ class Session:
             # h2 has queued GOAWAY with the matching code (FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR..).
             self.closed = True
             code = getattr(exc, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
+            self.metrics.goaway(int(code))
             return [ConnectionGone(int(code), f"protocol error: {exc}")]
         out: list[Event] = []
         handlers = self._HANDLERS
@@ -230,46 +250,76 @@ class Session:
             # Events not in the table (PingReceived, SettingsAcknowledged, PriorityUpdated ...)
             # need nothing from the driver: h2 has answered them itself.
             if handler is not None and handler(self, ev, out, now):
-                return out  # the connection is over: later events do not matter
+                break  # the connection is over: later events do not matter
+        if self._fresh:
+            out = self._end_batch(out)
         return out
 
-    def _on_request(self, ev: Any, out: list[Event], now: float) -> None:
+    def _end_batch(self, out: list[Event]) -> list[Event]:
+        """Forget the streams this batch opened; drop the events of those it also reset, so
+        no application is ever started for them."""
+        dropped = self._dropped
+        self.metrics.streams.inc(len(self._fresh) - len(dropped))
+        self._fresh.clear()
+        if not dropped:
+            return out
+        kept = [ev for ev in out if getattr(ev, "stream_id", 0) not in dropped]
+        dropped.clear()
+        return kept
+
+    def _add_stream(self, sid: int, body_cap: int) -> _Stream:
+        stream = self._streams[sid] = _Stream(body_cap)
+        self.metrics.active.inc()
+        return stream
+
+    def _remove_stream(self, sid: int) -> _Stream | None:
+        stream = self._streams.pop(sid, None)
+        if stream is not None:
+            self.metrics.active.dec()
+            if stream.complete:
+                self._complete -= 1
+        return stream
+
+    def _check_complete(self, stream: _Stream) -> None:
+        """Both END_STREAMs are out: the stream is closed for the peer as for us."""
+        if stream.ended_local and stream.ended_remote and not stream.complete:
+            stream.complete = True
+            self._complete += 1
+
+    def _on_request(self, ev: Any, out: list[Event], now: float) -> bool:
         sid = ev.stream_id
         cfg = self.config
-        limit = cfg.max_concurrent_streams
-        # The limit is on open streams we accepted. An application still
-        # running after its stream closed (finished or reset by the peer) still counts, up to
-        # twice the limit, so resetting streams cannot pile up work (rapid reset).
-        h2_streams = self._h2.streams
-        open_streams = 0
-        for other in self._streams:
-            state = h2_streams.get(other)
-            if state is not None and not state.closed:
-                open_streams += 1
-        if self.going_away or open_streams >= limit or len(self._streams) >= 2 * limit:
-            self._reset(sid, ErrorCodes.REFUSED_STREAM)
-            self._spend_reset(now, out)
-            return
+        # The limit counts every stream whose application has not finished (the driver calls
+        # finish()), whether or not the peer has closed or reset it since: resetting streams
+        # never frees a slot while work for them goes on (rapid reset).
+        if self.going_away or len(self._streams) - self._complete >= cfg.max_concurrent_streams:
+            return self._refuse(sid, ErrorCodes.REFUSED_STREAM, now, out)
         try:
             req = map_request(ev.headers, cfg.options, trusted=self.trusted, is_ssl=self.is_ssl,
                               connect_protocol=cfg.enable_connect_protocol)
         except MalformedRequest:
-            self._reset(sid, ErrorCodes.PROTOCOL_ERROR)
-            return
+            return self._refuse(sid, ErrorCodes.PROTOCOL_ERROR, now, out)
         except HTTPError as exc:
             self._answer(sid, exc.status, exc.reason)
-            return
+            return False
         if cfg.max_request_body and (req.content_length or 0) > cfg.max_request_body:
             self._answer(sid, 413, "Content Too Large")
-            return
+            return False
         # An extended CONNECT stream (a WebSocket) carries frames, not a body to cap.
-        stream = self._streams[sid] = _Stream(0 if req.upgrade else cfg.max_request_body)
+        stream = self._add_stream(sid, 0 if req.upgrade else cfg.max_request_body)
+        self._fresh.add(sid)
         ended = stream.ended_remote = ev.stream_ended is not None
         prio = ev.priority_updated
         if prio is not None:
             out.append(RequestReady(sid, req, ended, prio.weight, prio.depends_on))
         else:
             out.append(RequestReady(sid, req, ended))
+        return False
+
+    def _refuse(self, sid: int, code: int, now: float, out: list[Event]) -> bool:
+        """Reset a stream we will not serve; True when that ended the connection."""
+        self._reset(sid, code)
+        return self._spend_reset(now, out)
 
     def _on_data(self, ev: Any, out: list[Event], now: float) -> None:
         sid = ev.stream_id
@@ -300,6 +350,7 @@ class Session:
         stream = self._streams.get(ev.stream_id)
         if stream is not None and not stream.ended_remote:
             stream.ended_remote = True
+            self._check_complete(stream)
             out.append(BodyEnd(ev.stream_id, []))
 
     def _on_trailers(self, ev: Any, out: list[Event], now: float) -> None:
@@ -307,16 +358,26 @@ class Session:
         if stream is None:
             return
         stream.ended_remote = True
+        self._check_complete(stream)
         trailers = [(n.decode("latin-1").upper(), v.decode("latin-1"))
                     for n, v in ev.headers if n[:1] != b":"]
         out.append(BodyEnd(ev.stream_id, trailers))
 
     def _on_reset(self, ev: Any, out: list[Event], now: float) -> bool:
-        if ev.remote_reset and self._spend_reset(now, out):
-            return True
-        if ev.stream_id in self._streams:
-            out.append(StreamGone(ev.stream_id, int(ev.error_code or 0)))
-        return False
+        # Resets by h2 itself (STREAM_CLOSED for DATA after the peer's END_STREAM) are the
+        # peer's doing as much as its own RST_STREAM: "MadeYouReset" (CVE-2025-8671).
+        code = int(ev.error_code or 0)
+        self.metrics.reset("client" if ev.remote_reset else "server", code)
+        sid = ev.stream_id
+        if sid in self._fresh:
+            # Opened and reset in one batch: the driver never hears of it.
+            stream = self._remove_stream(sid)
+            if stream is not None and stream.unacked:
+                self._credit(sid, stream.unacked)
+            self._dropped.add(sid)
+        elif sid in self._streams:
+            out.append(StreamGone(sid, code))
+        return self._spend_reset(now, out)
 
     def _on_window(self, ev: Any, out: list[Event], now: float) -> None:
         out.append(WindowChanged())
@@ -325,7 +386,6 @@ class Session:
         self.closed = True
         out.append(ConnectionGone(int(ev.error_code or 0), "GOAWAY from the peer"))
         return True
-
     # h2 event -> handler(self, event, out, now); True: the connection ended, stop here.
     _HANDLERS: Mapping[type[Any], Callable[[Session, Any, list[Event], float], bool | None]] = \
         MappingProxyType({
@@ -341,13 +401,7 @@ class Session:
 
     def _spend_reset(self, now: float, out: list[Event]) -> bool:
         """Charge one reset; True when the connection was ended for resetting too fast."""
-        rate = self.config.max_reset_rate
-        if not rate:
-            return False
-        self._tokens = min(2.0 * rate, self._tokens + (now - self._refill_at) * rate)
-        self._refill_at = now
-        self._tokens -= 1
-        if self._tokens >= 0:
+        if self._resets.spend(now):
             return False
         self._goaway(ErrorCodes.ENHANCE_YOUR_CALM)
         self.closed = True
@@ -371,7 +425,9 @@ class Session:
         block = [(":status", str(status)), ("server", SERVER_SOFTWARE), ("date", date), *headers]
         self._h2.send_headers(stream_id, block, end_stream=end)
         stream.head_sent = True
-        stream.ended_local = end
+        if end:
+            stream.ended_local = True
+            self._check_complete(stream)
 
     def send_informational(self, stream_id: int, status: int,
                            headers: list[tuple[str, str]]) -> None:
@@ -406,7 +462,9 @@ class Session:
         if end and total == 0:
             conn.send_data(stream_id, b"", end_stream=True)
         if end and sent == total:
-            self._streams[stream_id].ended_local = True
+            stream = self._streams[stream_id]
+            stream.ended_local = True
+            self._check_complete(stream)
         return sent
 
     def end(self, stream_id: int, trailers: list[tuple[str, str]] | None = None) -> None:
@@ -419,6 +477,7 @@ class Session:
         else:
             self._h2.end_stream(stream_id)
         stream.ended_local = True
+        self._check_complete(stream)
 
     def consumed(self, stream_id: int, size: int) -> None:
         """The application took ``size`` body bytes: give the peer that credit back."""
@@ -433,7 +492,7 @@ class Session:
         """The application is done with the stream: free its slot, credit unread bytes, and
         reset it if the response was cut short (RFC 9113 §8.1: NO_ERROR when only the request
         body was left unread, so the client stops sending it)."""
-        stream = self._streams.pop(stream_id, None)
+        stream = self._remove_stream(stream_id)
         if stream is None or self.closed:
             return
         if stream.unacked:
@@ -461,6 +520,23 @@ class Session:
     def active(self) -> int:
         """Streams whose application has not finished."""
         return len(self._streams)
+
+    def inbound_window(self) -> int:
+        """Request body bytes the peer may still send on the connection before we credit it
+        (all its streams together)."""
+        return self._h2.inbound_flow_control_window
+
+    def discard(self) -> None:
+        """The connection is closed and its driver done with the session: forget every stream
+        and break h2's reference cycle (its frame dispatch table holds bound methods of the
+        connection), so the connection's memory is freed at once, not by a later full garbage
+        collection. Nothing may be called afterwards."""
+        self.closed = True
+        if self._streams:
+            self.metrics.active.dec(len(self._streams))
+            self._streams.clear()
+            self._complete = 0
+        self._h2._frame_dispatch_table.clear()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -492,7 +568,8 @@ class Session:
         try:
             self._h2.reset_stream(stream_id, code)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
-            pass  # already closed on both sides: nothing to reset
+            return  # already closed on both sides: nothing to reset
+        self.metrics.reset("server", code)
 
     def _credit(self, stream_id: int, size: int) -> None:
         if size <= 0:
@@ -503,6 +580,7 @@ class Session:
             pass  # the connection is closing; credit no longer matters
 
     def _goaway(self, code: int) -> None:
+        self.metrics.goaway(code)
         frame = GoAwayFrame(0)
         frame.last_stream_id = self._h2.highest_inbound_stream_id
         frame.error_code = code

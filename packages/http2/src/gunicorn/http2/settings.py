@@ -19,7 +19,8 @@ def cleartext(value: Any) -> str:
         return "prior-knowledge"
     if value is None or value is False:
         return "off"
-    return v.choice(*CLEARTEXT_MODES)(value)
+    mode: str = v.choice(*CLEARTEXT_MODES)(value)
+    return mode
 
 
 SETTINGS = (
@@ -52,6 +53,7 @@ SETTINGS = (
         doc=(
             "Announced in SETTINGS_MAX_CONCURRENT_STREAMS. A stream opened beyond it is refused "
             "alone (RST_STREAM REFUSED_STREAM, which clients retry); the connection stays up. "
+            "A stream the client resets keeps its place until its application has returned. "
             "On `gthread` the streams of all connections also share the `threads` pool."
         ),
     ),
@@ -122,10 +124,12 @@ SETTINGS = (
         validator=v.positive_int(0),
         short_help="Stream resets per second tolerated per connection; 0 = no limit.",
         doc=(
-            "Rapid-reset protection (CVE-2023-44487): stream resets by the client and streams "
-            "the server had to refuse are counted in a token bucket refilled at this many per "
-            "second, with a burst of twice as many. A connection that runs out gets GOAWAY "
-            "ENHANCE_YOUR_CALM and is closed."
+            "Rapid-reset protection (CVE-2023-44487, and CVE-2025-8671 \"MadeYouReset\"): "
+            "every stream reset counts, by the client (RST_STREAM) or by the server because of "
+            "the client (refused streams, malformed requests, frames on a stream the client "
+            "had already ended), in a token bucket refilled at this many per second, with a "
+            "burst of twice as many. A connection that runs out gets GOAWAY ENHANCE_YOUR_CALM "
+            "and is closed."
         ),
     ),
 )
