@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from harness import APPS, GunicornServer, children_of, wait_until
-from privileges import AS_NOBODY, NOBODY, can_drop_privileges, interpreter_for_nobody
+from privileges import AS_NOBODY, NOBODY, can_drop_privileges
 
 pytestmark = pytest.mark.skipif(
     not can_drop_privileges(),
@@ -23,11 +23,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def python() -> tuple[str, str]:
-    found = interpreter_for_nobody()
-    if found is None:
-        pytest.skip("no Python whose standard library nobody can read")
-    return found
+def python(python_for_nobody: tuple[str, str]) -> tuple[str, str]:
+    return python_for_nobody
 
 
 def _status(pid: int, key: str) -> list[int]:

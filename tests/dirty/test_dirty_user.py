@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from conftest import ECHO, DirtyServer, descendants
 from harness import APPS, wait_until
-from privileges import AS_NOBODY, NOBODY, can_drop_privileges, interpreter_for_nobody
+from privileges import AS_NOBODY, NOBODY, can_drop_privileges
 from test_peer_credentials import CLIENT  # prints "answered 42" or "refused <why>"
 
 STRANGER = 65533  # no passwd entry needed: setpriv takes the number
@@ -39,11 +39,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def python() -> tuple[str, str]:
-    found = interpreter_for_nobody()
-    if found is None:
-        pytest.skip("no Python whose standard library nobody can read")
-    return found
+def python(python_for_nobody: tuple[str, str]) -> tuple[str, str]:
+    return python_for_nobody
 
 
 @contextlib.contextmanager
